@@ -1,0 +1,20 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createAmqpBroker } from '../shared/events/amqp-broker.ts'
+import type { Platform } from '../shared/platform.ts'
+import { createIoredisStore } from '../shared/store/drivers/ioredis.ts'
+
+/** Node (and Deno, through its Node compatibility) brings TCP Redis, AMQP and the filesystem. */
+export const nodePlatform: Platform = {
+  name: 'node',
+  createStore: (config, log) =>
+    createIoredisStore(config.redisConnection!, {
+      onStateChange: (state, error) =>
+        state === 'ready' ? log.info('Redis connected') : log.warn(`Redis ${state}; retrying with backoff (1 s → 30 s)`, { error: error?.message }),
+    }),
+  createBroker: (config, log) => createAmqpBroker(config.rabbitmqConnection!, { log }),
+  readPresetFiles: async (directory) => {
+    const files = (await readdir(directory)).filter((f) => /\.ya?ml$/.test(f)).sort()
+    return Promise.all(files.map(async (f) => ({ file: join(directory, f), text: await readFile(join(directory, f), 'utf8') })))
+  },
+}

@@ -1,0 +1,44 @@
+import { serve } from '@hono/node-server'
+import type { AddressInfo } from 'node:net'
+import { functions } from '../functions/index.ts'
+import { startIntervalRunner } from '../scheduler/interval.ts'
+import { tasks } from '../scheduler/tasks.ts'
+import { loadConfig, type EnvRecord } from '../shared/config.ts'
+import { createContext, type Context, type ContextOverrides } from '../shared/context.ts'
+import { buildApp } from '../shared/http/app.ts'
+import { startupBanner } from './banner.ts'
+import { nodePlatform } from './platform-node.ts'
+
+export interface RunningServer {
+  url: string
+  port: number
+  ctx: Context
+  close(): Promise<void>
+}
+
+/** The combined process: every function on one port plus the scheduler on its interval. */
+export async function startNodeServer(env: EnvRecord, opts: { overrides?: ContextOverrides; scheduler?: boolean; quiet?: boolean } = {}): Promise<RunningServer> {
+  const config = loadConfig(env)
+  const ctx = createContext(config, nodePlatform, opts.overrides)
+  const app = buildApp(functions, ctx)
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: env.ORCHESTRATOR_LISTEN_HOST ?? '0.0.0.0' })
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve)
+    server.once('error', reject)
+  })
+  const port = (server.address() as AddressInfo).port
+  const url = `http://127.0.0.1:${port}`
+  if (!opts.quiet) console.log(startupBanner(config, url))
+  const runner = opts.scheduler === false ? undefined : startIntervalRunner(ctx, tasks)
+  void runner?.runAll()
+  return {
+    url,
+    port,
+    ctx,
+    close: async () => {
+      await runner?.stop()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await ctx.close()
+    },
+  }
+}

@@ -1,0 +1,16 @@
+import type { Context } from '../shared/context.ts'
+
+export interface TaskRunContext extends Context {
+  /** Fencing number of the lease this run holds (0 when run without a lease). */
+  fence: number
+}
+
+/** A periodic job: a plain object, registered in scheduler/tasks.ts. */
+export interface Task {
+  name: string
+  description: string
+  everySeconds: (ctx: Context) => number
+  run(ctx: TaskRunContext, signal: AbortSignal): Promise<Record<string, unknown>>
+}
+
+export const defineTask = (t: Task): Task => t

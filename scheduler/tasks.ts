@@ -1,0 +1,5 @@
+import heartbeatIndex from './heartbeat-index.ts'
+import type { Task } from './task.ts'
+
+/** The registry: every scheduled task, nothing else. */
+export const tasks: Task[] = [heartbeatIndex]

@@ -1,0 +1,4 @@
+export interface Clock {
+  now(): number
+}
+export const systemClock: Clock = { now: () => Date.now() }

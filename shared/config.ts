@@ -1,0 +1,185 @@
+import * as v from 'valibot'
+
+/**
+ * Every ORCHESTRATOR_* variable, parsed once. The env record is injected (process.env on
+ * Node, the `env` argument on edge runtimes) so nothing here reads globals.
+ */
+export type EnvRecord = Record<string, string | undefined>
+
+const intFrom = (name: string, min: number, max: number, fallback: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, `${name} must be a whole number`),
+      v.transform(Number),
+      v.minValue(min, `${name} must be ≥ ${min}`),
+      v.maxValue(max, `${name} must be ≤ ${max}`),
+    ),
+    String(fallback),
+  )
+
+const numberFrom = (name: string, min: number, fallback: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+(\.\d+)?$/, `${name} must be a number`),
+      v.transform(Number),
+      v.minValue(min, `${name} must be ≥ ${min}`),
+    ),
+    String(fallback),
+  )
+
+const optionalText = v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)))
+
+const redisConnection = v.optional(
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(
+      /^(rediss?:\/\/.+|[A-Za-z0-9_.\-[\]:]+:\d{1,5}(,.*)?|[A-Za-z0-9_.-]+)$/,
+      'expected host:port, redis://… or rediss://…',
+    ),
+  ),
+)
+
+const url = (what: string) =>
+  v.optional(v.pipe(v.string(), v.trim(), v.url(`${what} must be an absolute URL`)))
+
+const EnvSchema = v.object({
+  ORCHESTRATOR_PORT: intFrom('port', 1, 65535, 8090),
+  PORT: v.optional(v.string()),
+  ORCHESTRATOR_STORE: v.optional(v.picklist(['memory', 'redis', 'upstash'], 'expected memory, redis or upstash')),
+  ORCHESTRATOR_REDIS_CONNECTION: redisConnection,
+  ORCHESTRATOR_UPSTASH_URL: url('ORCHESTRATOR_UPSTASH_URL'),
+  ORCHESTRATOR_UPSTASH_TOKEN: optionalText,
+  ORCHESTRATOR_RABBITMQ_CONNECTION: v.optional(
+    v.pipe(v.string(), v.trim(), v.regex(/^amqps?:\/\/.+/, 'expected amqp://user:pass@host:port')),
+  ),
+  ORCHESTRATOR_DOCKER_HOST: v.optional(
+    v.pipe(v.string(), v.trim(), v.regex(/^(unix|tcp|https?|npipe):\/\/.+/, 'expected unix:///path or tcp://host:port')),
+    'unix:///var/run/docker.sock',
+  ),
+  ORCHESTRATOR_DOCKER_TLS_CERT_PATH: optionalText,
+  ORCHESTRATOR_KUBERNETES_CONFIG: optionalText,
+  ORCHESTRATOR_KUBERNETES_NAMESPACE: v.optional(
+    v.pipe(v.string(), v.regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1123 label')),
+    'bannou',
+  ),
+  ORCHESTRATOR_PORTAINER_URL: url('ORCHESTRATOR_PORTAINER_URL'),
+  ORCHESTRATOR_PORTAINER_API_KEY: optionalText,
+  ORCHESTRATOR_PREFERRED_BACKEND: v.optional(
+    v.picklist(['auto', 'kubernetes', 'portainer', 'swarm', 'compose'], 'expected auto, kubernetes, portainer, swarm or compose'),
+    'auto',
+  ),
+  ORCHESTRATOR_PRESETS_DIRECTORY: optionalText,
+  ORCHESTRATOR_HEALTH_CHECK_INTERVAL: intFrom('seconds', 1, 86400, 30),
+  ORCHESTRATOR_HEARTBEAT_TIMEOUT: intFrom('seconds', 1, 86400, 90),
+  ORCHESTRATOR_DEGRADATION_THRESHOLD: numberFrom('minutes', 0, 5),
+  ORCHESTRATOR_DAPR_PLACEMENT_URL: url('ORCHESTRATOR_DAPR_PLACEMENT_URL'),
+  ORCHESTRATOR_KEY_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits, _ : . - only')), ''),
+  ORCHESTRATOR_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
+})
+
+export type StoreDriverName = 'memory' | 'redis' | 'upstash'
+export type BackendName = 'kubernetes' | 'portainer' | 'swarm' | 'compose'
+
+export interface Config {
+  port: number
+  store: StoreDriverName
+  redisConnection?: string
+  upstash?: { url: string; token: string }
+  rabbitmqConnection?: string
+  dockerHost: string
+  dockerTlsCertPath?: string
+  kubernetesConfig?: string
+  kubernetesNamespace: string
+  portainerUrl?: string
+  portainerApiKey?: string
+  preferredBackend: 'auto' | BackendName
+  presetsDirectory?: string
+  healthCheckIntervalSeconds: number
+  heartbeatTimeoutSeconds: number
+  degradationThresholdMinutes: number
+  daprPlacementUrl?: string
+  keyPrefix: string
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** true when state lives only in this process (no Redis configured). */
+  embedded: boolean
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string; value?: string }[]) {
+    super(
+      'Invalid orchestrator configuration:\n' +
+        problems.map((p) => `  - ${p.variable}: ${p.message}${p.value === undefined ? '' : ` (got "${p.value}")`}`).join('\n'),
+    )
+    this.name = 'ConfigError'
+  }
+}
+
+/** Parses every variable; reports all bad ones at once. */
+export function loadConfig(env: EnvRecord): Config {
+  const relevant: EnvRecord = {}
+  for (const [k, value] of Object.entries(env)) {
+    if ((k.startsWith('ORCHESTRATOR_') || k === 'PORT') && value !== undefined && value !== '') relevant[k] = value
+  }
+  const result = v.safeParse(EnvSchema, relevant, { abortPipeEarly: true })
+  const problems: { variable: string; message: string; value?: string }[] = []
+  if (!result.success) {
+    for (const issue of result.issues) {
+      const variable = String(issue.path?.[0]?.key ?? 'environment')
+      problems.push({ variable, message: issue.message, value: relevant[variable] })
+    }
+  }
+  let port = 8090
+  if (result.success) port = result.output.ORCHESTRATOR_PORT
+  if (relevant.PORT !== undefined && relevant.ORCHESTRATOR_PORT === undefined) {
+    const p = Number(relevant.PORT)
+    if (!Number.isInteger(p) || p < 1 || p > 65535) problems.push({ variable: 'PORT', message: 'must be a port number 1-65535', value: relevant.PORT })
+    else port = p
+  }
+  if (!result.success || problems.length > 0) throw new ConfigError(problems)
+  const e = result.output
+
+  const store: StoreDriverName =
+    e.ORCHESTRATOR_STORE ??
+    (e.ORCHESTRATOR_REDIS_CONNECTION ? 'redis' : e.ORCHESTRATOR_UPSTASH_URL ? 'upstash' : 'memory')
+  if (store === 'redis' && !e.ORCHESTRATOR_REDIS_CONNECTION) {
+    problems.push({ variable: 'ORCHESTRATOR_REDIS_CONNECTION', message: 'required when ORCHESTRATOR_STORE=redis' })
+  }
+  if (store === 'upstash' && (!e.ORCHESTRATOR_UPSTASH_URL || !e.ORCHESTRATOR_UPSTASH_TOKEN)) {
+    problems.push({
+      variable: e.ORCHESTRATOR_UPSTASH_URL ? 'ORCHESTRATOR_UPSTASH_TOKEN' : 'ORCHESTRATOR_UPSTASH_URL',
+      message: 'ORCHESTRATOR_UPSTASH_URL and ORCHESTRATOR_UPSTASH_TOKEN are both required when ORCHESTRATOR_STORE=upstash',
+    })
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  return {
+    port,
+    store,
+    redisConnection: e.ORCHESTRATOR_REDIS_CONNECTION,
+    upstash:
+      e.ORCHESTRATOR_UPSTASH_URL && e.ORCHESTRATOR_UPSTASH_TOKEN
+        ? { url: e.ORCHESTRATOR_UPSTASH_URL, token: e.ORCHESTRATOR_UPSTASH_TOKEN }
+        : undefined,
+    rabbitmqConnection: e.ORCHESTRATOR_RABBITMQ_CONNECTION,
+    dockerHost: e.ORCHESTRATOR_DOCKER_HOST,
+    dockerTlsCertPath: e.ORCHESTRATOR_DOCKER_TLS_CERT_PATH,
+    kubernetesConfig: e.ORCHESTRATOR_KUBERNETES_CONFIG,
+    kubernetesNamespace: e.ORCHESTRATOR_KUBERNETES_NAMESPACE,
+    portainerUrl: e.ORCHESTRATOR_PORTAINER_URL,
+    portainerApiKey: e.ORCHESTRATOR_PORTAINER_API_KEY,
+    preferredBackend: e.ORCHESTRATOR_PREFERRED_BACKEND,
+    presetsDirectory: e.ORCHESTRATOR_PRESETS_DIRECTORY,
+    healthCheckIntervalSeconds: e.ORCHESTRATOR_HEALTH_CHECK_INTERVAL,
+    heartbeatTimeoutSeconds: e.ORCHESTRATOR_HEARTBEAT_TIMEOUT,
+    degradationThresholdMinutes: e.ORCHESTRATOR_DEGRADATION_THRESHOLD,
+    daprPlacementUrl: e.ORCHESTRATOR_DAPR_PLACEMENT_URL,
+    keyPrefix: e.ORCHESTRATOR_KEY_PREFIX,
+    logLevel: e.ORCHESTRATOR_LOG_LEVEL,
+    embedded: store === 'memory',
+  }
+}

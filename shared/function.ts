@@ -1,0 +1,45 @@
+import type * as v from 'valibot'
+import type { Context } from './context.ts'
+
+export type Permission = 'viewer' | 'operator' | 'admin'
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE'
+
+export interface InvocationMeta {
+  requestId: string
+  principal?: string
+}
+
+/** A result with a status other than the default, e.g. 503 from an unhealthy health check. */
+export class Respond<O> {
+  constructor(
+    readonly status: number,
+    readonly body: O,
+    readonly headers?: Record<string, string>,
+  ) {}
+}
+
+type AnySchema = v.GenericSchema<unknown, unknown>
+
+export interface FunctionDefinition<I extends AnySchema = AnySchema, O extends AnySchema = AnySchema> {
+  name: string
+  method: HttpMethod
+  path: string
+  /** Extra routes for the same handler (the reference's short forms such as GET /orchestrator/health). */
+  aliases?: { method: HttpMethod; path: string }[]
+  permission: Permission
+  /** 'edge' functions touch Redis only and bundle for workerd; 'node' ones need Docker, AMQP or files. */
+  runtime: 'edge' | 'node'
+  summary: string
+  input: I
+  output: O
+  handler: (input: v.InferOutput<I>, ctx: Context, meta: InvocationMeta) => Promise<v.InferOutput<O> | Respond<v.InferOutput<O>>>
+}
+
+export type AnyFunction = FunctionDefinition<AnySchema, AnySchema>
+
+/** Identity with inference: keeps each function file a plain object literal. */
+export function defineFunction<I extends AnySchema, O extends AnySchema>(def: FunctionDefinition<I, O>): AnyFunction {
+  return def as unknown as AnyFunction
+}
+
+export const respond = <O>(status: number, body: O, headers?: Record<string, string>) => new Respond(status, body, headers)

@@ -1,0 +1,90 @@
+import { Hono, type Context as HonoContext } from 'hono'
+import * as v from 'valibot'
+import type { Context } from '../context.ts'
+import { badRequest } from '../errors.ts'
+import { Respond, type AnyFunction } from '../function.ts'
+import { requestId } from './middleware/request-id.ts'
+import { fieldErrors, problemType, toProblem, type Problem } from './problem.ts'
+
+type Env = { Variables: { requestId: string } }
+
+const PROBLEM_JSON = 'application/problem+json'
+
+function problemResponse(c: HonoContext<Env>, problem: Problem, headers: Record<string, string> = {}) {
+  const body = { ...problem, instance: c.req.path, requestId: c.get('requestId') }
+  return new Response(JSON.stringify(body), {
+    status: problem.status,
+    headers: { 'content-type': PROBLEM_JSON, 'x-request-id': c.get('requestId') ?? '', ...headers },
+  })
+}
+
+async function readInput(c: HonoContext<Env>): Promise<Record<string, unknown>> {
+  let body: Record<string, unknown> = {}
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    const text = await c.req.text()
+    if (text.trim() !== '') {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch (e) {
+        throw badRequest(`The request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, [
+          { field: '(body)', message: 'must be a JSON object' },
+        ])
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw badRequest('The request body must be a JSON object.', [{ field: '(body)', message: 'must be a JSON object' }])
+      }
+      body = parsed as Record<string, unknown>
+    }
+  }
+  return { ...c.req.query(), ...body, ...c.req.param() }
+}
+
+/**
+ * Turns the function registry into one Hono app: request ids, validation of
+ * params+query+body, and a single place that renders errors as problem+json.
+ */
+export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<Env> {
+  const app = new Hono<Env>()
+  app.use('*', requestId())
+
+  for (const fn of functions) {
+    const routes = [{ method: fn.method, path: fn.path }, ...(fn.aliases ?? [])]
+    const handle = async (c: HonoContext<Env>) => {
+      const raw = await readInput(c)
+      const parsed = v.safeParse(fn.input, raw)
+      if (!parsed.success) {
+        const errors = fieldErrors(parsed.issues)
+        throw badRequest(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors)
+      }
+      const result = await fn.handler(parsed.output, ctx, { requestId: c.get('requestId') })
+      if (result instanceof Respond) return c.json(result.body as object, result.status as 200, result.headers)
+      return c.json(result as object)
+    }
+    for (const r of routes) app.on(r.method, r.path, handle)
+  }
+
+  app.notFound((c) =>
+    problemResponse(c, {
+      type: problemType('not-found'),
+      title: 'No such endpoint',
+      status: 404,
+      detail: `${c.req.method} ${c.req.path} is not an orchestrator endpoint. GET /orchestrator/status lists the version; the README lists every endpoint.`,
+    }),
+  )
+
+  app.onError((err, c) => {
+    const { problem, headers, unexpected } = toProblem(err)
+    if (unexpected) {
+      ctx.log.error('unhandled error', {
+        requestId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        error: err instanceof Error ? err.message : String(err),
+        stack: err instanceof Error ? err.stack : undefined,
+      })
+    }
+    return problemResponse(c, problem, headers)
+  })
+  return app
+}

@@ -1,0 +1,12 @@
+import type { MiddlewareHandler } from 'hono'
+
+const SAFE = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Echoes a well-formed `x-request-id` or generates one; handlers and logs use the same id. */
+export const requestId = (): MiddlewareHandler<{ Variables: { requestId: string } }> => async (c, next) => {
+  const incoming = c.req.header('x-request-id')
+  const id = incoming && SAFE.test(incoming) ? incoming : crypto.randomUUID()
+  c.set('requestId', id)
+  await next()
+  c.res.headers.set('x-request-id', id)
+}

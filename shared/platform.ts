@@ -1,0 +1,19 @@
+import type { Config } from './config.ts'
+import type { Broker } from './events/broker.ts'
+import type { Logger } from './log.ts'
+import type { Store } from './store/types.ts'
+
+/**
+ * What a runtime provides. The Node platform (deploy/platform-node.ts) brings ioredis,
+ * amqplib and the filesystem; edge runtimes bring only what runs on fetch. The core never
+ * imports a Node-only module itself, so every edge bundle stays free of them.
+ */
+export interface Platform {
+  name: 'node' | 'deno' | 'edge'
+  createStore?(config: Config, log: Logger): Store
+  createBroker?(config: Config, log: Logger): Broker
+  /** Reads user preset files (name -> YAML text). Absent on edge runtimes. */
+  readPresetFiles?(directory: string): Promise<{ file: string; text: string }[]>
+}
+
+export const edgePlatform: Platform = { name: 'edge' }

@@ -1,0 +1,70 @@
+import * as v from 'valibot'
+import { parse as parseYaml } from 'yaml'
+import type { Context } from '../context.ts'
+import { BUILTIN_PRESETS } from '../../presets/builtin.generated.ts'
+import { Preset, type ResolvedPreset } from './schema.ts'
+
+export interface PresetProblem {
+  file: string
+  field: string
+  message: string
+}
+
+export interface PresetCatalog {
+  presets: ResolvedPreset[]
+  problems: PresetProblem[]
+}
+
+const nameOf = (file: string) => file.replace(/^.*\//, '').replace(/\.ya?ml$/, '')
+
+/** Parses one YAML document into a preset; problems name the file and the field. */
+export function parsePreset(file: string, text: string, source: ResolvedPreset['source']): ResolvedPreset | PresetProblem[] {
+  let doc: unknown
+  try {
+    doc = parseYaml(text)
+  } catch (e) {
+    return [{ file, field: '(document)', message: `not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` }]
+  }
+  const result = v.safeParse(Preset, doc)
+  if (!result.success) {
+    return result.issues.map((i) => ({
+      file,
+      field: i.path?.map((p) => String(p.key)).join('.') || '(document)',
+      message: i.message,
+    }))
+  }
+  const p = result.output
+  return {
+    name: p.name ?? nameOf(file),
+    description: p.description ?? '',
+    source,
+    file,
+    nodes: p.nodes.map((n) => ({ ...n, daprAppId: n.daprAppId ?? n.name })),
+    infrastructure: p.infrastructure ?? {},
+  }
+}
+
+/** Built-ins first; a user preset with the same name replaces the built-in. */
+export async function loadPresets(ctx: Pick<Context, 'config' | 'platform'>): Promise<PresetCatalog> {
+  const byName = new Map<string, ResolvedPreset>()
+  const problems: PresetProblem[] = []
+  const add = (file: string, text: string, source: ResolvedPreset['source']) => {
+    const r = parsePreset(file, text, source)
+    if (Array.isArray(r)) problems.push(...r)
+    else byName.set(r.name, r)
+  }
+  for (const [file, text] of Object.entries(BUILTIN_PRESETS)) add(file, text, 'builtin')
+  const dir = ctx.config.presetsDirectory
+  if (dir) {
+    if (!ctx.platform.readPresetFiles) {
+      problems.push({ file: dir, field: '(directory)', message: `the ${ctx.platform.name} runtime cannot read a presets directory` })
+    } else {
+      try {
+        for (const { file, text } of await ctx.platform.readPresetFiles(dir)) add(file, text, 'user')
+      } catch (e) {
+        problems.push({ file: dir, field: '(directory)', message: e instanceof Error ? e.message : String(e) })
+      }
+    }
+  }
+  return { presets: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)), problems }
+}

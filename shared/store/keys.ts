@@ -1,0 +1,46 @@
+/**
+ * THE Redis key layout. Nothing else hard-codes a key. The `service:*` keys are the
+ * reference's wire format and must not change; `orchestrator:*` keys are ours.
+ * A prefix (ORCHESTRATOR_KEY_PREFIX) isolates test runs and tenants; it is empty by default
+ * so that Bannou services and NGINX see the reference keys verbatim.
+ */
+export const HEARTBEAT_KEY_BASE = 'service:heartbeat:'
+
+export function createKeys(prefix = '') {
+  const p = prefix
+  return {
+    prefix: p,
+    /** `service:heartbeat:{serviceId}:{appId}` (TTL 90 s, written by services). */
+    heartbeat: (serviceId: string, appId: string) => `${p}${HEARTBEAT_KEY_BASE}${serviceId}:${appId}`,
+    /** Index members are the part after `service:heartbeat:`: `{serviceId}:{appId}` or, for the short form, `{appId}`. */
+    heartbeatFromMember: (member: string) => `${p}${HEARTBEAT_KEY_BASE}${member}`,
+    heartbeatMember: (serviceId: string, appId: string) => `${serviceId}:${appId}`,
+    heartbeatScanPattern: `${p}${HEARTBEAT_KEY_BASE}*`,
+    /** Strips prefix and base from a scanned key; null when it is not a heartbeat key. */
+    memberFromHeartbeatKey: (key: string) =>
+      key.startsWith(`${p}${HEARTBEAT_KEY_BASE}`) ? key.slice(p.length + HEARTBEAT_KEY_BASE.length) : null,
+    /** Sorted set of every instance, score = last seen (ms). The sweep reads this, never SCAN. */
+    heartbeatIndex: `${p}orchestrator:heartbeats`,
+    /** Sorted set of one service's instances (same members and scores as the global index). */
+    serviceHeartbeatIndex: (serviceId: string) => `${p}orchestrator:heartbeats:service:${serviceId}`,
+    /** Set of every service name ever seen in a heartbeat. */
+    services: `${p}orchestrator:services`,
+    /** Hash serviceName -> ms since it was first seen degraded (removed when healthy). */
+    degradedSince: `${p}orchestrator:degraded-since`,
+    /** Cursor of the incremental SCAN that indexes heartbeats written by other clients. */
+    reconcileCursor: `${p}orchestrator:heartbeats:reconcile-cursor`,
+    routing: (serviceName: string) => `${p}service:routing:${serviceName}`,
+    configCurrent: `${p}orchestrator:config:current`,
+    configPrevious: `${p}orchestrator:config:previous`,
+    configVersion: `${p}orchestrator:config:version`,
+    deployment: (env: string) => `${p}orchestrator:deployment:${env}`,
+    revisions: (env: string) => `${p}orchestrator:revisions:${env}`,
+    restarts: (appName: string) => `${p}orchestrator:restarts:${appName}`,
+    outbox: `${p}orchestrator:outbox`,
+    audit: `${p}orchestrator:audit`,
+    lease: (name: string) => `${p}orchestrator:lease:${name}`,
+    fence: (name: string) => `${p}orchestrator:fence:${name}`,
+  }
+}
+
+export type Keys = ReturnType<typeof createKeys>
