@@ -10,7 +10,7 @@ import { parseRedisConnection } from '../shared/store/drivers/ioredis.ts'
  *   POST /pipeline       body [["CMD", …], …]            -> [{"result"}|{"error"}, …]
  *   POST /multi-exec     body [["CMD", …], …] (MULTI)    -> same shape, atomic
  *   GET|POST /cmd/arg/…  path form
- * Bearer token auth; `Upstash-Encoding: base64` encodes every string reply except "OK",
+ * Bearer token auth; `Upstash-Encoding: base64` encodes every string reply except a top-level "OK",
  * exactly as the @upstash/redis client decodes it.
  */
 export interface UpstashProxy {
@@ -21,11 +21,14 @@ export interface UpstashProxy {
 
 type Reply = string | number | null | Reply[]
 
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
+const encodeNested = (r: Reply): Reply => (typeof r === 'string' ? b64(r) : Array.isArray(r) ? r.map(encodeNested) : r)
+
+/** The client leaves a top-level "OK" as is (a status reply) and decodes every other string. */
 const encodeReply = (r: Reply, base64: boolean): Reply => {
   if (!base64) return r
-  if (typeof r === 'string') return r === 'OK' ? r : Buffer.from(r, 'utf8').toString('base64')
-  if (Array.isArray(r)) return r.map((x) => encodeReply(x, true))
-  return r
+  if (typeof r === 'string') return r === 'OK' ? r : b64(r)
+  return encodeNested(r)
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

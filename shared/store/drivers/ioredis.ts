@@ -8,6 +8,8 @@ export interface IoredisStoreOptions {
   retryMaxMs?: number
   /** A command that gets no answer in this time fails as "unavailable" instead of hanging. */
   commandTimeoutMs?: number
+  /** While (re)connecting, a command waits this long for the connection before failing fast. */
+  connectWaitMs?: number
   onStateChange?: (state: StoreState, error?: Error) => void
 }
 
@@ -63,8 +65,20 @@ export function createIoredisStore(connection: string, opts: IoredisStoreOptions
   redis.on('close', () => setState(state === 'ready' ? 'connecting' : state))
   redis.on('reconnecting', () => setState(state === 'ready' ? 'connecting' : state))
 
+  const connectWaitMs = opts.connectWaitMs ?? 1000
+  const untilReady = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        redis.off('ready', done)
+        resolve()
+      }
+      const timer = setTimeout(done, connectWaitMs)
+      redis.once('ready', done)
+    })
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
+      if (redis.status !== 'ready') await untilReady()
       return await work()
     } catch (e) {
       throw toStoreError(e)
