@@ -21,7 +21,7 @@ export async function startNodeServer(env: EnvRecord, opts: { overrides?: Contex
   const config = loadConfig(env)
   const ctx = createContext(config, nodePlatform, opts.overrides)
   const app = buildApp(functions, ctx)
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: env.ORCHESTRATOR_LISTEN_HOST ?? '0.0.0.0' })
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.listenHost })
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)
     server.once('error', reject)

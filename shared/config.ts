@@ -48,7 +48,8 @@ const url = (what: string) =>
   v.optional(v.pipe(v.string(), v.trim(), v.url(`${what} must be an absolute URL`)))
 
 const EnvSchema = v.object({
-  ORCHESTRATOR_PORT: intFrom('port', 1, 65535, 8090),
+  ORCHESTRATOR_PORT: intFrom('port (0 picks a free one)', 0, 65535, 8090),
+  ORCHESTRATOR_LISTEN_HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '0.0.0.0'),
   PORT: v.optional(v.string()),
   ORCHESTRATOR_STORE: v.optional(v.picklist(['memory', 'redis', 'upstash'], 'expected memory, redis or upstash')),
   ORCHESTRATOR_REDIS_CONNECTION: redisConnection,
@@ -87,6 +88,7 @@ export type BackendName = 'kubernetes' | 'portainer' | 'swarm' | 'compose'
 
 export interface Config {
   port: number
+  listenHost: string
   store: StoreDriverName
   redisConnection?: string
   upstash?: { url: string; token: string }
@@ -159,6 +161,7 @@ export function loadConfig(env: EnvRecord): Config {
 
   return {
     port,
+    listenHost: e.ORCHESTRATOR_LISTEN_HOST,
     store,
     redisConnection: e.ORCHESTRATOR_REDIS_CONNECTION,
     upstash:
