@@ -1,7 +1,16 @@
 import * as v from 'valibot'
+import type { Context } from '../shared/context.ts'
 import { defineFunction } from '../shared/function.ts'
-import { readServicesHealth } from '../shared/health/service-health.ts'
+import { createReadCache, type ReadCache } from '../shared/health/read-cache.ts'
+import { readServicesHealth, type ServicesHealthReport } from '../shared/health/service-health.ts'
 import { ServiceName } from './inputs.ts'
+
+const caches = new WeakMap<Context['config'], ReadCache<ServicesHealthReport>>()
+const cacheFor = (ctx: Context) => {
+  let cache = caches.get(ctx.config)
+  if (!cache) caches.set(ctx.config, (cache = createReadCache(ctx.config.healthCacheMs, ctx.clock.now)))
+  return cache
+}
 
 export default defineFunction({
   name: 'health-services',
@@ -18,5 +27,6 @@ export default defineFunction({
     services: v.array(v.object({ serviceName: v.string(), status: v.string() })),
     counts: v.object({}),
   }),
-  handler: async ({ service }, ctx) => readServicesHealth({ store: ctx.store, keys: ctx.keys, now: ctx.clock.now }, service),
+  handler: async ({ service }, ctx) =>
+    cacheFor(ctx).get(service ?? '*', () => readServicesHealth({ store: ctx.store, keys: ctx.keys, now: ctx.clock.now }, service)),
 })

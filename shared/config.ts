@@ -78,6 +78,7 @@ const EnvSchema = v.object({
   ORCHESTRATOR_HEALTH_CHECK_INTERVAL: intFrom('seconds', 1, 86400, 30),
   ORCHESTRATOR_HEARTBEAT_TIMEOUT: intFrom('seconds', 1, 86400, 90),
   ORCHESTRATOR_DEGRADATION_THRESHOLD: numberFrom('minutes', 0, 5),
+  ORCHESTRATOR_HEALTH_CACHE_MS: intFrom('milliseconds', 0, 60000, 1000),
   ORCHESTRATOR_DAPR_PLACEMENT_URL: url('ORCHESTRATOR_DAPR_PLACEMENT_URL'),
   ORCHESTRATOR_KEY_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits, _ : . - only')), ''),
   ORCHESTRATOR_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
@@ -104,6 +105,8 @@ export interface Config {
   healthCheckIntervalSeconds: number
   heartbeatTimeoutSeconds: number
   degradationThresholdMinutes: number
+  /** How long a service-health read is reused (single-flight); 0 disables. */
+  healthCacheMs: number
   daprPlacementUrl?: string
   keyPrefix: string
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -180,6 +183,7 @@ export function loadConfig(env: EnvRecord): Config {
     healthCheckIntervalSeconds: e.ORCHESTRATOR_HEALTH_CHECK_INTERVAL,
     heartbeatTimeoutSeconds: e.ORCHESTRATOR_HEARTBEAT_TIMEOUT,
     degradationThresholdMinutes: e.ORCHESTRATOR_DEGRADATION_THRESHOLD,
+    healthCacheMs: e.ORCHESTRATOR_HEALTH_CACHE_MS,
     daprPlacementUrl: e.ORCHESTRATOR_DAPR_PLACEMENT_URL,
     keyPrefix: e.ORCHESTRATOR_KEY_PREFIX,
     logLevel: e.ORCHESTRATOR_LOG_LEVEL,

@@ -12,8 +12,9 @@ export const RABBITMQ = 'amqp://guest:guest@127.0.0.1:5672'
 /** A key prefix unique to one test, so suites run in parallel and clean up only their own keys. */
 export const uniquePrefix = (label = 't') => `test:${label}:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}:`
 
+/** Health reads are uncached unless a test opts in, so a test sees its own writes at once. */
 export function testContext(env: EnvRecord = {}, overrides: ContextOverrides = {}): Context {
-  const config = loadConfig({ ORCHESTRATOR_REDIS_CONNECTION: REDIS, ORCHESTRATOR_KEY_PREFIX: uniquePrefix(), ORCHESTRATOR_LOG_LEVEL: 'silent', ...env })
+  const config = loadConfig({ ORCHESTRATOR_REDIS_CONNECTION: REDIS, ORCHESTRATOR_KEY_PREFIX: uniquePrefix(), ORCHESTRATOR_LOG_LEVEL: 'silent', ORCHESTRATOR_HEALTH_CACHE_MS: '0', ...env })
   return createContext(config, nodePlatform, { log: silentLogger, ...overrides })
 }
 
