@@ -1,11 +1,11 @@
 import * as v from 'valibot'
 import type { Context } from '../shared/context.ts'
-import { defineFunction } from '../shared/function.ts'
+import { defineFunction, SerializedJson } from '../shared/function.ts'
 import { createReadCache, type ReadCache } from '../shared/health/read-cache.ts'
 import { readServicesHealth, type ServicesHealthReport } from '../shared/health/service-health.ts'
 import { ServiceName } from './inputs.ts'
 
-const caches = new WeakMap<Context['config'], ReadCache<ServicesHealthReport>>()
+const caches = new WeakMap<Context['config'], ReadCache<SerializedJson<ServicesHealthReport>>>()
 const cacheFor = (ctx: Context) => {
   let cache = caches.get(ctx.config)
   if (!cache) caches.set(ctx.config, (cache = createReadCache(ctx.config.healthCacheMs, ctx.clock.now)))
@@ -28,5 +28,7 @@ export default defineFunction({
     counts: v.object({}),
   }),
   handler: async ({ service }, ctx) =>
-    cacheFor(ctx).get(service ?? '*', () => readServicesHealth({ store: ctx.store, keys: ctx.keys, now: ctx.clock.now }, service)),
+    cacheFor(ctx).get(service ?? '*', async () =>
+      SerializedJson.of(await readServicesHealth({ store: ctx.store, keys: ctx.keys, now: ctx.clock.now }, service)),
+    ),
 })

@@ -18,6 +18,18 @@ export class Respond<O> {
   ) {}
 }
 
+/**
+ * A result already serialized to JSON, for hot read paths that cache the text: the HTTP layer
+ * sends it as is instead of stringifying the same object on every request.
+ */
+export class SerializedJson<O> {
+  declare readonly _type: O
+  constructor(readonly text: string) {}
+  static of<O>(value: O): SerializedJson<O> {
+    return new SerializedJson<O>(JSON.stringify(value))
+  }
+}
+
 type AnySchema = v.GenericSchema<unknown, unknown>
 
 export interface FunctionDefinition<I extends AnySchema = AnySchema, O extends AnySchema = AnySchema> {
@@ -32,7 +44,11 @@ export interface FunctionDefinition<I extends AnySchema = AnySchema, O extends A
   summary: string
   input: I
   output: O
-  handler: (input: v.InferOutput<I>, ctx: Context, meta: InvocationMeta) => Promise<v.InferOutput<O> | Respond<v.InferOutput<O>>>
+  handler: (
+    input: v.InferOutput<I>,
+    ctx: Context,
+    meta: InvocationMeta,
+  ) => Promise<v.InferOutput<O> | Respond<v.InferOutput<O>> | SerializedJson<v.InferOutput<O>>>
 }
 
 export type AnyFunction = FunctionDefinition<AnySchema, AnySchema>

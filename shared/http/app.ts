@@ -2,7 +2,7 @@ import { Hono, type Context as HonoContext } from 'hono'
 import * as v from 'valibot'
 import type { Context } from '../context.ts'
 import { badRequest } from '../errors.ts'
-import { Respond, type AnyFunction } from '../function.ts'
+import { Respond, SerializedJson, type AnyFunction } from '../function.ts'
 import { requestId } from './middleware/request-id.ts'
 import { fieldErrors, problemType, toProblem, type Problem } from './problem.ts'
 
@@ -59,6 +59,7 @@ export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<
       }
       const result = await fn.handler(parsed.output, ctx, { requestId: c.get('requestId') })
       if (result instanceof Respond) return c.json(result.body as object, result.status as 200, result.headers)
+      if (result instanceof SerializedJson) return c.body(result.text, 200, { 'content-type': 'application/json' })
       return c.json(result as object)
     }
     for (const r of routes) app.on(r.method, r.path, handle)

@@ -7,6 +7,8 @@ export const requestId = (): MiddlewareHandler<{ Variables: { requestId: string 
   const incoming = c.req.header('x-request-id')
   const id = incoming && SAFE.test(incoming) ? incoming : crypto.randomUUID()
   c.set('requestId', id)
+  // Set before the handler runs so Hono applies it to the response it builds; touching
+  // c.res afterwards would force the Node adapter to materialise a full Response.
+  c.header('x-request-id', id)
   await next()
-  c.res.headers.set('x-request-id', id)
 }
