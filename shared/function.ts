@@ -24,7 +24,11 @@ export class Respond<O> {
  */
 export class SerializedJson<O> {
   declare readonly _type: O
-  constructor(readonly text: string) {}
+  /** Encoded once, so a cached result costs no per-request UTF-8 encoding either. */
+  readonly bytes: Uint8Array
+  constructor(readonly text: string) {
+    this.bytes = new TextEncoder().encode(text)
+  }
   static of<O>(value: O): SerializedJson<O> {
     return new SerializedJson<O>(JSON.stringify(value))
   }

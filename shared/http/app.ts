@@ -3,7 +3,7 @@ import * as v from 'valibot'
 import type { Context } from '../context.ts'
 import { badRequest } from '../errors.ts'
 import { Respond, SerializedJson, type AnyFunction } from '../function.ts'
-import { requestId } from './middleware/request-id.ts'
+import { requestIdFor } from './request-id.ts'
 import { fieldErrors, problemType, toProblem, type Problem } from './problem.ts'
 
 type Env = { Variables: { requestId: string } }
@@ -11,10 +11,11 @@ type Env = { Variables: { requestId: string } }
 const PROBLEM_JSON = 'application/problem+json'
 
 function problemResponse(c: HonoContext<Env>, problem: Problem, headers: Record<string, string> = {}) {
-  const body = { ...problem, instance: c.req.path, requestId: c.get('requestId') }
+  const requestId = requestIdFor(c)
+  const body = { ...problem, instance: c.req.path, requestId }
   return new Response(JSON.stringify(body), {
     status: problem.status,
-    headers: { 'content-type': PROBLEM_JSON, 'x-request-id': c.get('requestId') ?? '', ...headers },
+    headers: { 'content-type': PROBLEM_JSON, 'x-request-id': requestId, ...headers },
   })
 }
 
@@ -46,8 +47,6 @@ async function readInput(c: HonoContext<Env>): Promise<Record<string, unknown>> 
  */
 export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<Env> {
   const app = new Hono<Env>()
-  app.use('*', requestId())
-
   for (const fn of functions) {
     const routes = [{ method: fn.method, path: fn.path }, ...(fn.aliases ?? [])]
     const handle = async (c: HonoContext<Env>) => {
@@ -57,10 +56,13 @@ export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<
         const errors = fieldErrors(parsed.issues)
         throw badRequest(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors)
       }
-      const result = await fn.handler(parsed.output, ctx, { requestId: c.get('requestId') })
-      if (result instanceof Respond) return c.json(result.body as object, result.status as 200, result.headers)
-      if (result instanceof SerializedJson) return c.body(result.text, 200, { 'content-type': 'application/json' })
-      return c.json(result as object)
+      const requestId = requestIdFor(c)
+      const result = await fn.handler(parsed.output, ctx, { requestId })
+      if (result instanceof Respond) return c.json(result.body as object, result.status as 200, { ...result.headers, 'x-request-id': requestId })
+      if (result instanceof SerializedJson) {
+        return c.body(result.bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json', 'x-request-id': requestId })
+      }
+      return c.json(result as object, 200, { 'x-request-id': requestId })
     }
     for (const r of routes) app.on(r.method, r.path, handle)
   }
@@ -78,7 +80,7 @@ export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<
     const { problem, headers, unexpected } = toProblem(err)
     if (unexpected) {
       ctx.log.error('unhandled error', {
-        requestId: c.get('requestId'),
+        requestId: requestIdFor(c),
         method: c.req.method,
         path: c.req.path,
         error: err instanceof Error ? err.message : String(err),
