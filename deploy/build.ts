@@ -108,6 +108,9 @@ async function bundle(entry: string, outfile: string, options: BuildOptions, min
   return { file: outfile, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length }
 }
 
+/** Builds one edge bundle from entry source (resolved from the repo root); rejects with the edge-guard message. */
+export const bundleEdge = (bundleName: string, entry: string, outfile: string, minify = true) => bundle(entry, outfile, edgeOptions(bundleName), minify)
+
 /** functions/<file>.ts -> the definition it exports, so each bundle imports only its own function. */
 async function functionFiles(): Promise<Map<string, string>> {
   const dir = join(repoRoot, 'functions')
