@@ -1,7 +1,7 @@
 import { build as esbuild, type BuildOptions, type Plugin } from 'esbuild'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { builtinModules } from 'node:module'
-import { join, relative, resolve } from 'node:path'
+import { basename, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { functions } from '../functions/index.ts'
@@ -93,7 +93,7 @@ const nodeOptions: BuildOptions = {
 
 async function bundle(entry: string, outfile: string, options: BuildOptions, minify: boolean): Promise<BundleInfo> {
   const result = await esbuild({
-    stdin: { contents: entry, resolveDir: repoRoot, sourcefile: `${relative(repoRoot, outfile)}.entry.ts`, loader: 'ts' },
+    stdin: { contents: entry, resolveDir: repoRoot, sourcefile: `${basename(outfile, ".mjs")}.entry.ts`, loader: 'ts' },
     bundle: true,
     format: 'esm',
     target: 'es2022',
