@@ -1,0 +1,79 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { build, bundleEdge, type Manifest } from '../../deploy/build.ts'
+import { functions } from '../../functions/index.ts'
+
+let outDir: string
+let manifest: Manifest
+
+beforeAll(async () => {
+  outDir = await mkdtemp(join(tmpdir(), 'bannou-build-'))
+  manifest = await build({ outDir })
+})
+afterAll(async () => {
+  if (outDir) await rm(outDir, { recursive: true, force: true })
+})
+
+describe('npm run build', () => {
+  it('writes one bundle per registered function and a manifest describing each', async () => {
+    const onDisk = JSON.parse(await readFile(join(outDir, 'functions', 'manifest.json'), 'utf8')) as Manifest
+    expect(onDisk).toEqual(manifest)
+    expect(manifest.functions.map((f) => f.name)).toEqual(functions.map((f) => f.name))
+    for (const f of manifest.functions) {
+      const def = functions.find((d) => d.name === f.name)!
+      expect(f).toMatchObject({ method: def.method, path: def.path, permission: def.permission, runtime: def.runtime, file: `functions/${f.name}.mjs` })
+      expect(f.bytes).toBe((await readFile(join(outDir, f.file))).length)
+      expect(f.gzipBytes).toBeGreaterThan(0)
+      expect(f.gzipBytes).toBeLessThan(f.bytes)
+    }
+    expect(manifest.scheduler.file).toBe('scheduler.mjs')
+    expect(manifest.server.file).toBe('server.mjs')
+  })
+
+  it('each bundle exports the standard fetch-handler shape; the scheduler also scheduled()', async () => {
+    for (const f of manifest.functions) {
+      const mod = (await import(join(outDir, f.file))) as { default: { fetch?: unknown } }
+      expect(typeof mod.default.fetch).toBe('function')
+    }
+    const scheduler = (await import(join(outDir, 'scheduler.mjs'))) as { default: { fetch?: unknown; scheduled?: unknown } }
+    expect(typeof scheduler.default.fetch).toBe('function')
+    expect(typeof scheduler.default.scheduled).toBe('function')
+  })
+
+  it('a function bundle answers in-process with config from the env argument', async () => {
+    const mod = (await import(join(outDir, 'functions/status.mjs'))) as { default: { fetch(r: Request, env: unknown): Promise<Response> } }
+    const res = await mod.default.fetch(new Request('http://x/orchestrator/status'), { ORCHESTRATOR_LOG_LEVEL: 'silent' })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ mode: 'embedded' })
+  })
+})
+
+describe('the edge guard', () => {
+  const out = () => join(outDir, 'guard.mjs')
+
+  it('fails an edge bundle that pulls in ioredis, naming the bundle, the module and the import chain', async () => {
+    const entry = `import { nodePlatform } from './deploy/platform-node.ts'\nexport default nodePlatform\n`
+    const err = (await bundleEdge('functions/leaky', entry, out()).catch((e: Error) => e)) as Error
+    expect(err).toBeInstanceOf(Error)
+    expect(err.message).toContain('edge bundle "functions/leaky"')
+    expect(err.message).toMatch(/Node-only module "(node:fs\/promises|node:path|ioredis|amqplib)"/)
+    expect(err.message).toContain('deploy/platform-node.ts')
+    expect(err.message).toContain("runtime: 'node'")
+  })
+
+  it('fails on a Node built-in with or without the node: prefix', async () => {
+    for (const spec of ['node:net', 'net', 'fs/promises']) {
+      const err = (await bundleEdge('functions/builtin', `import * as m from '${spec}'\nexport default m\n`, out()).catch((e: Error) => e)) as Error
+      expect(err.message).toContain(`Node-only module "${spec}"`)
+    }
+  })
+
+  it('names a deep importer: store driver reached through a shared module', async () => {
+    const entry = `import { createIoredisStore } from './shared/store/drivers/ioredis.ts'\nexport default createIoredisStore\n`
+    const err = (await bundleEdge('functions/deep', entry, out()).catch((e: Error) => e)) as Error
+    expect(err.message).toContain('"ioredis"')
+    expect(err.message).toContain('shared/store/drivers/ioredis.ts')
+  })
+})
