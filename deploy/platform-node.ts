@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createAmqpBroker } from '../shared/events/amqp-broker.ts'
+import { parseYamlDocument } from '../shared/presets/yaml.ts'
 import type { Platform } from '../shared/platform.ts'
 import { createIoredisStore } from '../shared/store/drivers/ioredis.ts'
 
@@ -15,6 +16,6 @@ export const nodePlatform: Platform = {
   createBroker: (config, log) => createAmqpBroker(config.rabbitmqConnection!, { log }),
   readPresetFiles: async (directory) => {
     const files = (await readdir(directory)).filter((f) => /\.ya?ml$/.test(f)).sort()
-    return Promise.all(files.map(async (f) => ({ file: join(directory, f), text: await readFile(join(directory, f), 'utf8') })))
+    return Promise.all(files.map(async (f) => ({ file: join(directory, f), ...parseYamlDocument(await readFile(join(directory, f), 'utf8')) })))
   },
 }

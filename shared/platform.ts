@@ -12,8 +12,8 @@ export interface Platform {
   name: 'node' | 'deno' | 'edge'
   createStore?(config: Config, log: Logger): Store
   createBroker?(config: Config, log: Logger): Broker
-  /** Reads user preset files (name -> YAML text). Absent on edge runtimes. */
-  readPresetFiles?(directory: string): Promise<{ file: string; text: string }[]>
+  /** Reads and parses user preset files. Absent on edge runtimes. */
+  readPresetFiles?(directory: string): Promise<({ file: string; document: unknown } | { file: string; error: string })[]>
 }
 
 export const edgePlatform: Platform = { name: 'edge' }

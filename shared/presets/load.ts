@@ -1,5 +1,4 @@
 import * as v from 'valibot'
-import { parse as parseYaml } from 'yaml'
 import type { Context } from '../context.ts'
 import { BUILTIN_PRESETS } from '../../presets/builtin.generated.ts'
 import { Preset, type ResolvedPreset } from './schema.ts'
@@ -17,14 +16,12 @@ export interface PresetCatalog {
 
 const nameOf = (file: string) => file.replace(/^.*\//, '').replace(/\.ya?ml$/, '')
 
-/** Parses one YAML document into a preset; problems name the file and the field. */
-export function parsePreset(file: string, text: string, source: ResolvedPreset['source']): ResolvedPreset | PresetProblem[] {
-  let doc: unknown
-  try {
-    doc = parseYaml(text)
-  } catch (e) {
-    return [{ file, field: '(document)', message: `not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` }]
-  }
+/**
+ * Validates one parsed preset document; problems name the file and the field. YAML parsing
+ * happens where files are read (build time for built-ins, the Node platform for user files),
+ * so edge bundles carry no YAML parser.
+ */
+export function parsePresetDocument(file: string, doc: unknown, source: ResolvedPreset['source']): ResolvedPreset | PresetProblem[] {
   const result = v.safeParse(Preset, doc)
   if (!result.success) {
     return result.issues.map((i) => ({
@@ -48,19 +45,22 @@ export function parsePreset(file: string, text: string, source: ResolvedPreset['
 export async function loadPresets(ctx: Pick<Context, 'config' | 'platform'>): Promise<PresetCatalog> {
   const byName = new Map<string, ResolvedPreset>()
   const problems: PresetProblem[] = []
-  const add = (file: string, text: string, source: ResolvedPreset['source']) => {
-    const r = parsePreset(file, text, source)
+  const add = (file: string, doc: unknown, source: ResolvedPreset['source']) => {
+    const r = parsePresetDocument(file, doc, source)
     if (Array.isArray(r)) problems.push(...r)
     else byName.set(r.name, r)
   }
-  for (const [file, text] of Object.entries(BUILTIN_PRESETS)) add(file, text, 'builtin')
+  for (const [file, doc] of Object.entries(BUILTIN_PRESETS)) add(file, doc, 'builtin')
   const dir = ctx.config.presetsDirectory
   if (dir) {
     if (!ctx.platform.readPresetFiles) {
       problems.push({ file: dir, field: '(directory)', message: `the ${ctx.platform.name} runtime cannot read a presets directory` })
     } else {
       try {
-        for (const { file, text } of await ctx.platform.readPresetFiles(dir)) add(file, text, 'user')
+        for (const f of await ctx.platform.readPresetFiles(dir)) {
+          if ('error' in f) problems.push({ file: f.file, field: '(document)', message: f.error })
+          else add(f.file, f.document, 'user')
+        }
       } catch (e) {
         problems.push({ file: dir, field: '(directory)', message: e instanceof Error ? e.message : String(e) })
       }

@@ -7,7 +7,7 @@ import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { repoRoot } from '../../deploy/build.ts'
-import { parsePreset } from '../../shared/presets/load.ts'
+import { parsePreset } from '../../shared/presets/yaml.ts'
 
 /** Offline validation of deploy/kubernetes/ against the Kubernetes OpenAPI schemas (kubernetes-models). */
 const dir = join(repoRoot, 'deploy/kubernetes')
