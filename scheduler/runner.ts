@@ -115,10 +115,28 @@ export function createScheduler(ctx: Context, opts: SchedulerOptions = {}): Sche
     return report
   }
 
+  /** Next due time from the shared record (0 = never ran): the same answer in every process. */
+  const nextRunOf = async (task: Task) => {
+    const last = Number(asString(await ctx.store.call(['HGET', ctx.keys.schedulerTask(task.name), 'startedAt'])) ?? 0)
+    return last > 0 ? last + task.everySeconds(ctx) * 1000 : 0
+  }
+  const notDue = (task: Task, nextRun: number, lease: Lease): TaskReport => ({
+    task: task.name,
+    ran: false,
+    skipped: 'not-due',
+    ...(lease.held() ? { leader: holder, fence: lease.fence ?? 0 } : {}),
+    nextRunAt: new Date(nextRun).toISOString(),
+  })
+
   async function runTask(task: Task, force: boolean, trigger: Trigger): Promise<TaskReport> {
     if (stopped) return { task: task.name, ran: false, skipped: 'stopping' }
     if (running.has(task.name)) return { task: task.name, ran: false, skipped: 'already-running' }
     const lease = leaseOf(task)
+    // Checked before taking the lease too, so a cron trigger that comes early draws no fencing number.
+    if (!force) {
+      const nextRun = await nextRunOf(task)
+      if (Date.now() < nextRun - DUE_SLACK_MS) return notDue(task, nextRun, lease)
+    }
     let acquiredHere = false
     if (!lease.held()) {
       if ((await lease.tryAcquire()) === null) return { task: task.name, ran: false, skipped: 'leader-elsewhere', leader: await leaderOf(task) }
@@ -126,11 +144,9 @@ export function createScheduler(ctx: Context, opts: SchedulerOptions = {}): Sche
     }
     const work = (async (): Promise<TaskReport> => {
       try {
-        const last = Number(asString(await ctx.store.call(['HGET', ctx.keys.schedulerTask(task.name), 'startedAt'])) ?? 0)
-        const nextRun = last + task.everySeconds(ctx) * 1000
-        if (!force && last > 0 && Date.now() < nextRun - DUE_SLACK_MS) {
-          return { task: task.name, ran: false, skipped: 'not-due', leader: holder, fence: lease.fence ?? 0, nextRunAt: new Date(nextRun).toISOString() }
-        }
+        // Again under the lease: another process may have run it between our check and our acquisition.
+        const nextRun = await nextRunOf(task)
+        if (!force && Date.now() < nextRun - DUE_SLACK_MS) return notDue(task, nextRun, lease)
         return await execute(task, lease, trigger)
       } finally {
         // A one-off trigger (no loop in this process) must not keep the lease: the next trigger may come from anywhere.
