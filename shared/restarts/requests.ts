@@ -5,6 +5,7 @@ import { stamp } from '../events/schemas.ts'
 import { asArray, asHash, asString, parseJson } from '../store/ops.ts'
 import { applyGuarded } from '../store/fenced.ts'
 import type { GuardedChange } from '../store/scripts.ts'
+import type { Reply, Script } from '../store/types.ts'
 
 /**
  * The entry point of every restart request: the request-restart endpoint (plugins), the
@@ -24,6 +25,27 @@ export const RESTART_PRIORITIES = ['graceful', 'immediate', 'force'] as const
 export type RestartPriority = (typeof RESTART_PRIORITIES)[number]
 
 export const HISTORY_LIMIT = 100
+const PROBE_CHUNK = 1000
+
+/**
+ * For each (app, window key): whether a request is pending (1/0) and the window's request id
+ * ('' when none). One script per thousand apps instead of two commands per app.
+ */
+const probeRestarts: Script = {
+  name: 'probe-restarts',
+  lua: `
+local out = {}
+for i = 1, #ARGV, 2 do
+  out[#out + 1] = redis.call('HEXISTS', KEYS[1], ARGV[i])
+  out[#out + 1] = redis.call('GET', ARGV[i + 1]) or ''
+end
+return out`,
+  local: (run, [pending], args) => {
+    const out: Reply[] = []
+    for (let i = 0; i < args.length; i += 2) out.push(run(['HEXISTS', pending!, args[i]!]), run(['GET', args[i + 1]!]) ?? '')
+    return out
+  },
+}
 
 export const RestartRecord = v.object({
   requestId: v.string(),
@@ -75,7 +97,11 @@ export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clo
     }),
   )
   // Cheap read first, so that a tick re-requesting thousands of already-pending apps sends no script.
-  const probe = records.length ? await ctx.store.pipeline(records.flatMap((rec) => [['HEXISTS', keys.restartsPending, rec.appName] as const, ['GET', keys.restartWindow(rec.appName)] as const])) : []
+  const probe: Reply[] = []
+  for (let i = 0; i < records.length; i += PROBE_CHUNK) {
+    const chunk = records.slice(i, i + PROBE_CHUNK)
+    probe.push(...asArray(await ctx.store.runScript(probeRestarts, [keys.restartsPending], chunk.flatMap((rec) => [rec.appName, keys.restartWindow(rec.appName)]))).map((x) => (x === '' ? null : x)))
+  }
   const seen = new Set<string>()
   const free = records.map((rec, i) => {
     const ok = probe[i * 2] === 0 && probe[i * 2 + 1] === null && !seen.has(rec.appName)
