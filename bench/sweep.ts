@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { nodePlatform } from '../deploy/platform-node.ts'
 import { createScheduler, type TaskReport } from '../scheduler/runner.ts'
 import { loadConfig } from '../shared/config.ts'
@@ -19,7 +21,8 @@ const quick = process.argv.includes('--quick')
 const N = Number(process.argv.find((a) => a.startsWith('--n='))?.split('=')[1] ?? 100_000)
 const REDIS = process.env.BENCH_REDIS ?? '127.0.0.1:6379'
 const PER_SERVICE = 50
-const prefix = `bench:sweep:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`
+const seedOnly = process.argv.find((a) => a.startsWith('--seed-prefix='))?.split('=')[1]
+const prefix = seedOnly ?? `bench:sweep:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`
 
 let roundTrips = 0
 function counting(s: Store): Store {
@@ -86,6 +89,20 @@ async function cleanup() {
   } while (cursor !== '0')
 }
 
+/** Seeding runs in a child process so that this process's RSS and GC reflect only the sweep. */
+async function seedInChild() {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--seed-prefix=${prefix}`, `--n=${N}`], { stdio: 'inherit' })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`seeding failed (exit ${code})`)
+}
+
+if (seedOnly) {
+  await waitReady()
+  await seed()
+  await raw.close()
+  process.exit(0)
+}
+
 let peakRss = 0
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5)
 
@@ -115,9 +132,10 @@ async function fullRun() {
 try {
   await waitReady()
   const s0 = performance.now()
-  await seed()
+  await seedInChild()
   const seedMs = Math.round(performance.now() - s0)
   console.log(`seeded ${N} instances under ${prefix} in ${seedMs} ms`)
+  const rssBeforeMb = Math.round(process.memoryUsage().rss / 1048576)
   peakRss = process.memoryUsage().rss
   const first = await fullRun()
   console.log('first run (all transitions new):', JSON.stringify(first))
@@ -143,6 +161,7 @@ try {
       instancesPerSecSteady: Math.round(N / (steadyMs / 1000)),
       restartsRequestedFirst: (first.degradation as { restartsAccepted?: number }).restartsAccepted,
       lostFirst: (first.sweep as { lost?: number }).lost,
+      rssBeforeMb,
       peakRssMb: Math.round(peakRss / 1048576),
       seedMs,
     }),
