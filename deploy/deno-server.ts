@@ -1,6 +1,5 @@
 import { functions } from '../functions/index.ts'
-import { startIntervalRunner } from '../scheduler/interval.ts'
-import { tasks } from '../scheduler/tasks.ts'
+import { createScheduler, registerScheduler } from '../scheduler/runner.ts'
 import { ConfigError } from '../shared/config.ts'
 import { startupBanner } from './banner.ts'
 import { createFetchHandler } from './fetch-handler.ts'
@@ -12,6 +11,7 @@ declare const Deno: {
   serve(opts: { port: number; hostname: string; onListen?: () => void }, handler: (r: Request) => Promise<Response>): { shutdown(): Promise<void> }
   addSignalListener(signal: 'SIGTERM' | 'SIGINT', fn: () => void): void
   exit(code: number): never
+  pid: number
 }
 
 /** `deno run -A deploy/deno-server.ts`: the combined process on Deno; its Node compatibility runs ioredis/amqplib. */
@@ -21,10 +21,11 @@ try {
   const { config } = handler.ctx
   const hostname = env.ORCHESTRATOR_LISTEN_HOST ?? '0.0.0.0'
   const server = Deno.serve({ port: config.port, hostname, onListen: () => console.log(startupBanner(config, `http://127.0.0.1:${config.port}`)) }, handler.fetch)
-  const runner = startIntervalRunner(handler.ctx, tasks)
-  void runner.runAll()
+  const scheduler = createScheduler(handler.ctx, { holder: `deno:${Deno.pid}` })
+  registerScheduler(handler.ctx, scheduler)
+  scheduler.start()
   const shutdown = async () => {
-    await runner.stop()
+    await scheduler.stop({ graceMs: 10_000 })
     await server.shutdown()
     await handler.ctx.close()
     Deno.exit(0)

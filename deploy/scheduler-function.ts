@@ -1,39 +1,19 @@
 import { tasks as allTasks } from '../scheduler/tasks.ts'
 import type { Task } from '../scheduler/task.ts'
+import { runSchedulerOnce, type TaskReport, type Trigger } from '../scheduler/runner.ts'
 import { ConfigError, loadConfig, type EnvRecord } from '../shared/config.ts'
 import { createContext, type Context } from '../shared/context.ts'
 import { problemType } from '../shared/http/problem.ts'
 import { edgePlatform, type Platform } from '../shared/platform.ts'
 import { configErrorResponse, envStrings } from './fetch-handler.ts'
 
-export interface TaskRun {
-  task: string
-  ok: boolean
-  ms: number
-  outcome?: Record<string, unknown>
-  error?: string
-}
-
 /**
- * Runs each task once, in parallel, and reports every outcome (a failing task never hides
- * the others). This is the seam the lease-aware runner replaces: keep it a plain call.
+ * Runs the named tasks now (even if not due), or every due task, through the lease-aware
+ * scheduler: safe to trigger from cron, HTTP and the combined server at once.
  */
-export async function runTasksOnce(ctx: Context, names?: readonly string[], tasks: readonly Task[] = allTasks): Promise<TaskRun[]> {
-  const chosen = names?.length ? tasks.filter((t) => names.includes(t.name)) : tasks
-  const signal = new AbortController().signal
-  return Promise.all(
-    chosen.map(async (task): Promise<TaskRun> => {
-      const start = performance.now()
-      try {
-        const outcome = await task.run({ ...ctx, fence: 0 }, signal)
-        return { task: task.name, ok: true, ms: Math.round(performance.now() - start), outcome }
-      } catch (e) {
-        const error = e instanceof Error ? e.message : String(e)
-        ctx.log.warn('task failed', { task: task.name, error })
-        return { task: task.name, ok: false, ms: Math.round(performance.now() - start), error }
-      }
-    }),
-  )
+export async function runTasksOnce(ctx: Context, names?: readonly string[], trigger: Trigger = 'http', tasks: readonly Task[] = allTasks): Promise<TaskReport[]> {
+  if (!names?.length) return runSchedulerOnce(ctx, { trigger, tasks })
+  return (await Promise.all(names.map((task) => runSchedulerOnce(ctx, { task, trigger, tasks })))).flat()
 }
 
 const json = (status: number, body: unknown, type = 'application/json') =>
@@ -80,15 +60,15 @@ export function createSchedulerWorker(opts: { platform?: Platform; defaultEnv?: 
         ])
       }
       const ran = await runTasksOnce(c, names)
-      return json(ran.every((r) => r.ok) ? 200 : 500, { ran })
+      return json(ran.every((r) => r.ok !== false) ? 200 : 500, { ran })
     },
 
     /** Cron trigger: every task once; throws when one failed so the platform records the failure. */
     async scheduled(event: ScheduledController, env: unknown, execution?: { waitUntil(p: Promise<unknown>): void }): Promise<void> {
       const c = contextFor(env)
-      const work = runTasksOnce(c)
+      const work = runTasksOnce(c, undefined, 'cron')
       execution?.waitUntil(work)
-      const failed = (await work).filter((r) => !r.ok)
+      const failed = (await work).filter((r) => r.ok === false)
       if (failed.length > 0) throw new Error(`scheduled run (${event.cron ?? 'manual'}) failed: ${failed.map((f) => `${f.task}: ${f.error}`).join('; ')}`)
     },
   }

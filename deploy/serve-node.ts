@@ -1,8 +1,8 @@
 import { serve } from '@hono/node-server'
 import type { AddressInfo } from 'node:net'
 import { functions } from '../functions/index.ts'
-import { startIntervalRunner } from '../scheduler/interval.ts'
-import { tasks } from '../scheduler/tasks.ts'
+import { hostname } from 'node:os'
+import { createScheduler, registerScheduler } from '../scheduler/runner.ts'
 import { loadConfig, type EnvRecord } from '../shared/config.ts'
 import { createContext, type Context, type ContextOverrides } from '../shared/context.ts'
 import { buildApp } from '../shared/http/app.ts'
@@ -29,14 +29,18 @@ export async function startNodeServer(env: EnvRecord, opts: { overrides?: Contex
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
   if (!opts.quiet) console.log(startupBanner(config, url))
-  const runner = opts.scheduler === false ? undefined : startIntervalRunner(ctx, tasks)
-  void runner?.runAll()
+  // The interval trigger; the HTTP trigger (POST /orchestrator/scheduler/run) in this process goes through it too.
+  const scheduler = opts.scheduler === false ? undefined : createScheduler(ctx, { holder: `${hostname()}:${process.pid}` })
+  if (scheduler) {
+    registerScheduler(ctx, scheduler)
+    scheduler.start()
+  }
   return {
     url,
     port,
     ctx,
     close: async () => {
-      await runner?.stop()
+      await scheduler?.stop({ graceMs: 10_000 })
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await ctx.close()
     },

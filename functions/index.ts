@@ -2,8 +2,10 @@ import healthInfrastructure from './health-infrastructure.ts'
 import healthServices from './health-services.ts'
 import heartbeats from './heartbeats.ts'
 import presets from './presets.ts'
+import schedulerRun from './scheduler-run.ts'
+import schedulerStatus from './scheduler-status.ts'
 import shouldRestart from './should-restart.ts'
 import status from './status.ts'
 
 /** The registry: every endpoint, nothing else. */
-export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats]
+export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats, schedulerStatus, schedulerRun]

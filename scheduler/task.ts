@@ -14,3 +14,9 @@ export interface Task {
 }
 
 export const defineTask = (t: Task): Task => t
+
+/** Each task has its own lease, so different tasks may lead on different processes. */
+export const taskLeaseName = (taskName: string) => `scheduler:${taskName}`
+
+/** The fence a task's writes carry: refused once a newer leader of the same task exists. */
+export const taskFence = (ctx: TaskRunContext, taskName: string) => ({ key: ctx.keys.fence(taskLeaseName(taskName)), value: ctx.fence })

@@ -1,5 +1,8 @@
+import degradationCheck from './degradation-check.ts'
 import heartbeatIndex from './heartbeat-index.ts'
+import heartbeatSweep from './heartbeat-sweep.ts'
+import secretSync from './secret-sync.ts'
 import type { Task } from './task.ts'
 
 /** The registry: every scheduled task, nothing else. */
-export const tasks: Task[] = [heartbeatIndex]
+export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, secretSync]

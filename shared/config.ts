@@ -79,6 +79,11 @@ const EnvSchema = v.object({
   ORCHESTRATOR_HEARTBEAT_TIMEOUT: intFrom('seconds', 1, 86400, 90),
   ORCHESTRATOR_DEGRADATION_THRESHOLD: numberFrom('minutes', 0, 5),
   ORCHESTRATOR_HEALTH_CACHE_MS: intFrom('milliseconds', 0, 60000, 1000),
+  // Scheduler (scheduler/): singleton lease, sweep retention, restart coalescing
+  ORCHESTRATOR_SCHEDULER_LEASE_TTL_MS: intFrom('milliseconds', 200, 600_000, 15_000),
+  ORCHESTRATOR_SCHEDULER_LEASE_RETRY_MS: intFrom('milliseconds', 50, 600_000, 2_000),
+  ORCHESTRATOR_HEARTBEAT_RETENTION: intFrom('seconds', 1, 30 * 86400, 3600),
+  ORCHESTRATOR_RESTART_COALESCE_WINDOW: intFrom('seconds', 0, 86400, 60),
   ORCHESTRATOR_DAPR_PLACEMENT_URL: url('ORCHESTRATOR_DAPR_PLACEMENT_URL'),
   ORCHESTRATOR_KEY_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits, _ : . - only')), ''),
   ORCHESTRATOR_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
@@ -107,11 +112,24 @@ export interface Config {
   degradationThresholdMinutes: number
   /** How long a service-health read is reused (single-flight); 0 disables. */
   healthCacheMs: number
+  /** Scheduler lease and sweep settings (see README "Scheduler"). */
+  scheduler: SchedulerConfig
+  /** Requests for the same app within this many seconds of an accepted one coalesce into it. */
+  restartCoalesceWindowSeconds: number
   daprPlacementUrl?: string
   keyPrefix: string
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** true when state lives only in this process (no Redis configured). */
   embedded: boolean
+}
+
+export interface SchedulerConfig {
+  /** Lease expiry; a killed leader is replaced within leaseTtlMs + leaseRetryMs. */
+  leaseTtlMs: number
+  /** How often a follower tries to take the lease. */
+  leaseRetryMs: number
+  /** How long a lost instance stays in the heartbeat index before the sweep prunes it. */
+  heartbeatRetentionSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -184,6 +202,12 @@ export function loadConfig(env: EnvRecord): Config {
     heartbeatTimeoutSeconds: e.ORCHESTRATOR_HEARTBEAT_TIMEOUT,
     degradationThresholdMinutes: e.ORCHESTRATOR_DEGRADATION_THRESHOLD,
     healthCacheMs: e.ORCHESTRATOR_HEALTH_CACHE_MS,
+    scheduler: {
+      leaseTtlMs: e.ORCHESTRATOR_SCHEDULER_LEASE_TTL_MS,
+      leaseRetryMs: e.ORCHESTRATOR_SCHEDULER_LEASE_RETRY_MS,
+      heartbeatRetentionSeconds: e.ORCHESTRATOR_HEARTBEAT_RETENTION,
+    },
+    restartCoalesceWindowSeconds: e.ORCHESTRATOR_RESTART_COALESCE_WINDOW,
     daprPlacementUrl: e.ORCHESTRATOR_DAPR_PLACEMENT_URL,
     keyPrefix: e.ORCHESTRATOR_KEY_PREFIX,
     logLevel: e.ORCHESTRATOR_LOG_LEVEL,

@@ -37,7 +37,7 @@ export interface ServicesHealthReport {
 const MGET_CHUNK = 1000
 
 /** Instance-level status mapped onto the three service levels. */
-const levelOf = (s: InstanceStatus): ServiceStatus =>
+export const levelOf = (s: InstanceStatus): ServiceStatus =>
   s === 'healthy' ? 'healthy' : s === 'unavailable' ? 'unavailable' : 'degraded'
 
 /**

@@ -38,9 +38,18 @@ export function recommendRestart(
   if (health.status === 'unavailable') {
     return { ...common, shouldRestart: true, reason: `all ${health.counts.total} instance(s) are unavailable (heartbeats expired)` }
   }
-  const thresholdSeconds = thresholdMinutes * 60
-  if ((duration ?? 0) >= thresholdSeconds) {
-    return { ...common, shouldRestart: true, reason: `degraded for ${duration}s, over the ${thresholdMinutes} min threshold` }
-  }
-  return { ...common, shouldRestart: false, reason: `degraded for ${duration ?? 0}s, under the ${thresholdMinutes} min threshold (transient)` }
+  return { ...common, ...restartVerdict(health.status, duration, thresholdMinutes) }
+}
+
+/**
+ * The rule itself, for one service or one instance: healthy → no; unavailable → yes;
+ * degraded → yes once it has lasted the threshold, otherwise no (transient).
+ */
+export function restartVerdict(status: ServiceStatus, degradedSeconds: number | null, thresholdMinutes: number): { shouldRestart: boolean; reason: string } {
+  if (status === 'healthy') return { shouldRestart: false, reason: 'healthy' }
+  if (status === 'unavailable') return { shouldRestart: true, reason: 'unavailable (heartbeat expired)' }
+  const seconds = degradedSeconds ?? 0
+  return seconds >= thresholdMinutes * 60
+    ? { shouldRestart: true, reason: `degraded for ${seconds}s, over the ${thresholdMinutes} min threshold` }
+    : { shouldRestart: false, reason: `degraded for ${seconds}s, under the ${thresholdMinutes} min threshold (transient)` }
 }

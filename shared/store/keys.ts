@@ -40,6 +40,16 @@ export function createKeys(prefix = '') {
     audit: `${p}orchestrator:audit`,
     lease: (name: string) => `${p}orchestrator:lease:${name}`,
     fence: (name: string) => `${p}orchestrator:fence:${name}`,
+    /** Sorted set of instances whose heartbeat expired, score = ms when the sweep first saw it gone. */
+    instancesLost: `${p}orchestrator:instances:lost`,
+    /** Hash index member -> ms since the instance was first seen not healthy (degradation check). */
+    instanceDegradedSince: `${p}orchestrator:instances:degraded-since`,
+    /** Hash appName -> JSON of the one pending restart request of that app (consumed by the restart executor). */
+    restartsPending: `${p}orchestrator:restart-requests:pending`,
+    /** String with PX: a request for this app was accepted recently; later requests coalesce into it. */
+    restartWindow: (appName: string) => `${p}orchestrator:restart-requests:window:${appName}`,
+    /** Hash of one scheduled task's last run (startedAt, durationMs, ok, outcome, holder, fence). */
+    schedulerTask: (name: string) => `${p}orchestrator:scheduler:task:${name}`,
   }
 }
 

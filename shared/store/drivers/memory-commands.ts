@@ -168,6 +168,7 @@ export function createMemoryCommands(data: MemoryData, now: () => number) {
       h.set(f!, String(next))
       return next
     },
+    HEXISTS: ([k, f]) => (typed(k!, 'hash')?.has(f!) ? 1 : 0),
     SADD: ([k, ...ms]) => {
       const s = ensure(k!, 'set', () => new Set())
       let added = 0
@@ -186,8 +187,11 @@ export function createMemoryCommands(data: MemoryData, now: () => number) {
     SISMEMBER: ([k, m]) => (typed(k!, 'set')?.has(m!) ? 1 : 0),
     ZADD: ([k, ...rest]) => {
       let gt = false
+      let nx = false
       while (rest[0] && ['GT', 'NX', 'XX', 'LT', 'CH'].includes(rest[0].toUpperCase())) {
-        if (rest.shift()!.toUpperCase() === 'GT') gt = true
+        const flag = rest.shift()!.toUpperCase()
+        if (flag === 'GT') gt = true
+        if (flag === 'NX') nx = true
       }
       if (rest.length === 0 || rest.length % 2 !== 0) throw new Error('ERR syntax error')
       const z = ensure(k!, 'zset', () => new Map())
@@ -198,7 +202,7 @@ export function createMemoryCommands(data: MemoryData, now: () => number) {
         const m = rest[i + 1]!
         const cur = z.get(m)
         if (cur === undefined) added++
-        if (cur === undefined || !gt || score > cur) z.set(m, score)
+        if (cur === undefined || (!nx && (!gt || score > cur))) z.set(m, score)
       }
       return added
     },
@@ -212,6 +216,13 @@ export function createMemoryCommands(data: MemoryData, now: () => number) {
     ZSCORE: ([k, m]) => {
       const s = typed(k!, 'zset')?.get(m!)
       return s === undefined ? null : formatScore(s)
+    },
+    ZMSCORE: ([k, ...ms]) => {
+      const z = typed(k!, 'zset')
+      return ms.map((m) => {
+        const s = z?.get(m)
+        return s === undefined ? null : formatScore(s)
+      })
     },
     ZCARD: ([k]) => typed(k!, 'zset')?.size ?? 0,
     ZRANGE: ([k, start, stop, ...opts]) => {

@@ -1,0 +1,174 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { nodePlatform } from '../deploy/platform-node.ts'
+import { createScheduler, type TaskReport } from '../scheduler/runner.ts'
+import { loadConfig } from '../shared/config.ts'
+import { createContext } from '../shared/context.ts'
+import { heartbeatCommands } from '../shared/heartbeats/write.ts'
+import { silentLogger } from '../shared/log.ts'
+import { createIoredisStore } from '../shared/store/drivers/ioredis.ts'
+import { asArray } from '../shared/store/ops.ts'
+import type { Command, Store } from '../shared/store/types.ts'
+
+/**
+ * Seeds N instances into the real Redis (5% with an expired heartbeat, 5% degraded for longer
+ * than the threshold, the rest healthy), then times one full heartbeat sweep + degradation
+ * check through the lease-aware runner: first run (every transition and restart request is
+ * new) and a steady-state run (nothing changed, everything coalesces). Last line: JSON.
+ * `npx tsx bench/sweep.ts [--quick] [--n=100000]`
+ */
+const quick = process.argv.includes('--quick')
+const N = Number(process.argv.find((a) => a.startsWith('--n='))?.split('=')[1] ?? 100_000)
+const REDIS = process.env.BENCH_REDIS ?? '127.0.0.1:6379'
+const PER_SERVICE = 50
+const seedOnly = process.argv.find((a) => a.startsWith('--seed-prefix='))?.split('=')[1]
+const prefix = seedOnly ?? `bench:sweep:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`
+
+let roundTrips = 0
+function counting(s: Store): Store {
+  return {
+    driver: s.driver,
+    call: (c) => (roundTrips++, s.call(c)),
+    pipeline: (c) => (roundTrips++, s.pipeline(c)),
+    transaction: (c) => (roundTrips++, s.transaction(c)),
+    runScript: (sc, k, a) => (roundTrips++, s.runScript(sc, k, a)),
+    ping: () => s.ping(),
+    state: () => s.state(),
+    close: () => s.close(),
+  }
+}
+
+const raw = createIoredisStore(REDIS)
+const config = loadConfig({ ORCHESTRATOR_REDIS_CONNECTION: REDIS, ORCHESTRATOR_KEY_PREFIX: prefix, ORCHESTRATOR_LOG_LEVEL: 'silent' })
+const ctx = createContext(config, nodePlatform, { store: counting(raw), log: silentLogger })
+const keys = ctx.keys
+
+async function waitReady() {
+  for (let i = 0; i < 200; i++) {
+    if (await raw.ping().then(() => true, () => false)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`Redis at ${REDIS} does not answer`)
+}
+
+async function seed() {
+  const now = Date.now()
+  const timeoutMs = config.heartbeatTimeoutSeconds * 1000
+  const thresholdMs = config.degradationThresholdMinutes * 60_000
+  let batch: Command[] = []
+  const flush = async () => {
+    if (batch.length) await raw.pipeline(batch)
+    batch = []
+  }
+  for (let i = 0; i < N; i++) {
+    const serviceId = `svc-${Math.floor(i / PER_SERVICE)}`
+    const appId = `app-${i}`
+    const member = keys.heartbeatMember(serviceId, appId)
+    if (i % 20 === 1) {
+      // Expired: indexed long ago, key gone.
+      const seen = now - timeoutMs - 60_000
+      batch.push(['ZADD', keys.heartbeatIndex, seen, member], ['ZADD', keys.serviceHeartbeatIndex(serviceId), seen, member], ['SADD', keys.services, serviceId])
+    } else {
+      const degraded = i % 20 === 0
+      const hb = { eventId: `e-${i}`, timestamp: new Date(now).toISOString(), serviceId, appId, status: degraded ? ('degraded' as const) : ('healthy' as const), capacity: { maxConnections: 100, currentConnections: i % 100, cpuUsage: 0.25, memoryUsage: 0.5 } }
+      batch.push(...heartbeatCommands(keys, hb, 900, now))
+      if (degraded) batch.push(['HSET', keys.instanceDegradedSince, member, now - thresholdMs - 60_000])
+    }
+    if (batch.length >= 5000) await flush()
+  }
+  await flush()
+}
+
+async function cleanup() {
+  let cursor = '0'
+  do {
+    const reply = asArray(await raw.call(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000]))
+    cursor = String(reply[0])
+    const found = asArray(reply[1] ?? []).map(String)
+    if (found.length) await raw.call(['UNLINK', ...found])
+  } while (cursor !== '0')
+}
+
+/** Seeding runs in a child process so that this process's RSS and GC reflect only the sweep. */
+async function seedInChild() {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--seed-prefix=${prefix}`, `--n=${N}`], { stdio: 'inherit' })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`seeding failed (exit ${code})`)
+}
+
+if (seedOnly) {
+  await waitReady()
+  await seed()
+  await raw.close()
+  process.exit(0)
+}
+
+let peakRss = 0
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5)
+
+async function fullRun() {
+  const scheduler = createScheduler(ctx, { holder: 'bench' })
+  const before = roundTrips
+  const t0 = performance.now()
+  const [sweep] = await scheduler.runNow({ task: 'heartbeat-sweep' })
+  const t1 = performance.now()
+  const [degradation] = await scheduler.runNow({ task: 'degradation-check' })
+  const t2 = performance.now()
+  await scheduler.stop()
+  const check = (r: TaskReport | undefined) => {
+    if (!r?.ok) throw new Error(`task failed: ${JSON.stringify(r)}`)
+    return r.outcome!
+  }
+  return {
+    sweepMs: Math.round(t1 - t0),
+    degradationMs: Math.round(t2 - t1),
+    totalMs: Math.round(t2 - t0),
+    roundTrips: roundTrips - before,
+    sweep: check(sweep),
+    degradation: (({ decisions: _d, ...rest }) => rest)(check(degradation) as Record<string, unknown> & { decisions?: unknown }),
+  }
+}
+
+try {
+  await waitReady()
+  const s0 = performance.now()
+  await seedInChild()
+  const seedMs = Math.round(performance.now() - s0)
+  console.log(`seeded ${N} instances under ${prefix} in ${seedMs} ms`)
+  const rssBeforeMb = Math.round(process.memoryUsage().rss / 1048576)
+  peakRss = process.memoryUsage().rss
+  const first = await fullRun()
+  console.log('first run (all transitions new):', JSON.stringify(first))
+  const steady = await fullRun()
+  console.log('steady run (nothing changed):', JSON.stringify(steady))
+  const runs = quick ? [] : [await fullRun(), await fullRun()]
+  const steadyMs = Math.min(steady.totalMs, ...runs.map((r) => r.totalMs))
+  clearInterval(sampler)
+  console.log(
+    JSON.stringify({
+      instances: N,
+      expired: Math.round(N / 20),
+      degraded: Math.round(N / 20),
+      firstRunMs: first.totalMs,
+      firstSweepMs: first.sweepMs,
+      firstDegradationMs: first.degradationMs,
+      firstRunRoundTrips: first.roundTrips,
+      steadyRunMs: steadyMs,
+      steadySweepMs: steady.sweepMs,
+      steadyDegradationMs: steady.degradationMs,
+      steadyRunRoundTrips: steady.roundTrips,
+      instancesPerSecFirst: Math.round(N / (first.totalMs / 1000)),
+      instancesPerSecSteady: Math.round(N / (steadyMs / 1000)),
+      restartsRequestedFirst: (first.degradation as { restartsAccepted?: number }).restartsAccepted,
+      lostFirst: (first.sweep as { lost?: number }).lost,
+      rssBeforeMb,
+      peakRssMb: Math.round(peakRss / 1048576),
+      seedMs,
+    }),
+  )
+} finally {
+  clearInterval(sampler)
+  await cleanup()
+  await ctx.close()
+  await raw.close()
+}

@@ -1,0 +1,233 @@
+import * as v from 'valibot'
+import type { Context } from '../context.ts'
+import { HEARTBEAT_STATUSES, ServiceHeartbeatEvent } from '../heartbeats/schema.ts'
+import { requestRestarts, type RestartDecision, type RestartRequest } from '../restarts/requests.ts'
+import { asArray, asString } from '../store/ops.ts'
+import { fencedWrite, type Fence } from '../store/fenced.ts'
+import type { Command, Reply, Script } from '../store/types.ts'
+import { splitMember } from './instance-member.ts'
+import { levelOf, type InstanceStatus, type ServiceStatus } from './service-health.ts'
+import { restartVerdict } from './smart-restart.ts'
+
+export interface DegradationOptions {
+  batchSize?: number
+  fence?: Fence
+  signal?: AbortSignal
+  /** Who the restart requests name as requester. */
+  requestedBy?: string
+}
+
+export interface DegradationResult {
+  instances: number
+  healthy: number
+  degraded: number
+  unavailable: number
+  /** Instances whose degraded-since mark was set / cleared in this run. */
+  marked: number
+  cleared: number
+  /** Apps the smart-restart rules want restarted, and what the request path decided. */
+  restartCandidates: number
+  restartsAccepted: number
+  restartsCoalesced: number
+  decisions: { appName: string; reason: string; decision: RestartDecision['decision']; requestId: string | null }[]
+}
+
+/**
+ * Reads a batch of instances inside Redis: for each member, the heartbeat's status when the
+ * value passes the structural check ('' when the key is gone, '?' when the JS side must read
+ * and validate it in full: unparseable, odd shape, or a short-form member whose service is
+ * only in the body), then its degraded-since mark ('' when none). Shipping two short strings
+ * instead of a 250-byte JSON per instance is what keeps a 100k sweep inside a second.
+ * KEYS: degraded-since hash. ARGV: heartbeat key base (with prefix), members...
+ */
+export const instanceStatuses: Script = {
+  name: 'instance-statuses',
+  lua: `
+local statuses = { healthy = true, degraded = true, overloaded = true, shutting_down = true }
+local marks = redis.call('HMGET', KEYS[1], unpack(ARGV, 2))
+local out = {}
+for i = 2, #ARGV do
+  local raw = redis.call('GET', ARGV[1] .. ARGV[i])
+  local code = '?'
+  if not raw then
+    code = ''
+  elseif string.find(ARGV[i], ':', 1, true) then
+    local ok, hb = pcall(cjson.decode, raw)
+    if ok and type(hb) == 'table' and type(hb.status) == 'string' and statuses[hb.status] and type(hb.appId) == 'string'
+      and type(hb.serviceId) == 'string' and type(hb.timestamp) == 'string' and type(hb.eventId) == 'string' then
+      code = hb.status
+    end
+  end
+  out[#out + 1] = code
+  out[#out + 1] = marks[i - 1] or ''
+end
+return out`,
+  local: (run, [marksKey], [base, ...members]) => {
+    const marks = run(['HMGET', marksKey!, ...members]) as Reply[]
+    return members.flatMap((m, i) => {
+      const raw = run(['GET', `${base}${m}`])
+      let code = '?'
+      if (raw === null) code = ''
+      else if (m.includes(':')) {
+        const quick = quickStatus(String(raw))
+        if (quick) code = quick
+      }
+      return [code, marks[i] ?? '']
+    })
+  },
+}
+
+const MGET_CHUNK = 1000
+const STATUSES = new Set<string>(HEARTBEAT_STATUSES)
+/** Decisions listed in the result (the counts cover all of them). */
+const DECISIONS_SHOWN = 20
+
+/** The structural check alone: the status when the value looks like a heartbeat, else null. */
+function quickStatus(raw: string): InstanceStatus | null {
+  try {
+    const b = JSON.parse(raw) as Record<string, unknown> | null
+    return b && typeof b === 'object' && typeof b.status === 'string' && STATUSES.has(b.status) && typeof b.appId === 'string' && typeof b.serviceId === 'string' && typeof b.timestamp === 'string' && typeof b.eventId === 'string'
+      ? (b.status as InstanceStatus)
+      : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Status of one heartbeat value. A fast structural check covers the common case; anything that
+ * fails it gets the full schema validation (as in the health report), which can only turn the
+ * status into 'invalid'. Full validation of every value costs ~5 µs each, too much at 100k.
+ */
+function statusOf(raw: string | null): { status: InstanceStatus; appId: string | null; serviceId: string | null } {
+  if (raw === null) return { status: 'unavailable', appId: null, serviceId: null }
+  let body: unknown
+  try {
+    body = JSON.parse(raw)
+  } catch {
+    return { status: 'invalid', appId: null, serviceId: null }
+  }
+  const b = body as Record<string, unknown> | null
+  if (b && typeof b === 'object' && typeof b.status === 'string' && STATUSES.has(b.status) && typeof b.appId === 'string' && typeof b.serviceId === 'string' && typeof b.timestamp === 'string' && typeof b.eventId === 'string') {
+    return { status: b.status as InstanceStatus, appId: b.appId, serviceId: b.serviceId }
+  }
+  const full = v.safeParse(ServiceHeartbeatEvent, body)
+  return full.success ? { status: full.output.status, appId: full.output.appId, serviceId: full.output.serviceId } : { status: 'invalid', appId: null, serviceId: null }
+}
+
+/**
+ * The degradation check: reads every indexed instance in bounded batches (ZRANGE + one
+ * script per batch that reads the heartbeats and marks inside Redis, see instanceStatuses), keeps a degraded-since mark per
+ * instance (set when first seen not healthy, cleared when healthy), keeps the per-service
+ * mark that should-restart reads consistent (earliest instance mark of a non-healthy service),
+ * and asks for a restart of every app the smart-restart rules condemn — through the same
+ * request path as the request-restart endpoint, which coalesces repeats.
+ */
+export async function checkDegradation(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, opts: DegradationOptions = {}): Promise<DegradationResult> {
+  const { store, keys } = ctx
+  // Lua's unpack() takes at most ~8000 values, which bounds the members per script call.
+  const batch = Math.min(opts.batchSize ?? 5000, 7000)
+  const now = ctx.clock.now()
+  const threshold = ctx.config.degradationThresholdMinutes
+  const result: DegradationResult = { instances: 0, healthy: 0, degraded: 0, unavailable: 0, marked: 0, cleared: 0, restartCandidates: 0, restartsAccepted: 0, restartsCoalesced: 0, decisions: [] }
+  const services = new Map<string, { total: number; healthy: number; unavailable: number; since: number | null }>()
+  const restarts = new Map<string, RestartRequest>()
+
+  // Rank-based pages: a heartbeat arriving mid-run can move a member and make it be seen twice
+  // or not at all in this run; both are harmless (idempotent marks; the next run sees it).
+  for (let start = 0; ; start += batch) {
+    opts.signal?.throwIfAborted()
+    const members = asArray(await store.call(['ZRANGE', keys.heartbeatIndex, start, start + batch - 1])).map(String)
+    if (members.length === 0) break
+    const reply = asArray(await store.runScript(instanceStatuses, [keys.instanceDegradedSince], [keys.heartbeatFromMember(''), ...members]))
+    const codes = members.map((_, i) => String(reply[i * 2] ?? '?'))
+    const marks = members.map((_, i) => (reply[i * 2 + 1] === '' || reply[i * 2 + 1] == null ? null : Number(reply[i * 2 + 1])))
+    // The few values the script could not judge: read and validate them in full here.
+    const unclear = members.filter((_, i) => codes[i] === '?')
+    const unclearValues = new Map<string, string | null>()
+    for (let i = 0; i < unclear.length; i += MGET_CHUNK) {
+      const chunk = unclear.slice(i, i + MGET_CHUNK)
+      asArray(await store.call(['MGET', ...chunk.map(keys.heartbeatFromMember)])).forEach((v, j) => unclearValues.set(chunk[j]!, asString(v)))
+    }
+
+    const writes: Command[] = []
+    members.forEach((member, i) => {
+      const code = codes[i]!
+      const parsed = code === '?' ? statusOf(unclearValues.get(member) ?? null) : code === '' ? statusOf(null) : { status: code as InstanceStatus, appId: null, serviceId: null }
+      const fromMember = splitMember(member)
+      const serviceId = fromMember.serviceId ?? parsed.serviceId ?? 'unknown'
+      const appId = parsed.appId ?? fromMember.appId
+      const level: ServiceStatus = levelOf(parsed.status)
+      let since = marks[i] ?? null
+      result.instances++
+      result[level]++
+      if (level === 'healthy') {
+        if (since !== null) (writes.push(['HDEL', keys.instanceDegradedSince, member]), result.cleared++)
+        since = null
+      } else if (since === null) {
+        writes.push(['HSETNX', keys.instanceDegradedSince, member, now])
+        result.marked++
+        since = now
+      }
+      const svc = services.get(serviceId) ?? { total: 0, healthy: 0, unavailable: 0, since: null }
+      svc.total++
+      if (level === 'healthy') svc.healthy++
+      if (level === 'unavailable') svc.unavailable++
+      if (since !== null) svc.since = svc.since === null ? since : Math.min(svc.since, since)
+      services.set(serviceId, svc)
+
+      if (level === 'healthy') return
+      const verdict = restartVerdict(level, since === null ? null : Math.round((now - since) / 1000), threshold)
+      if (!verdict.shouldRestart) return
+      const reason = level === 'unavailable' ? 'auto:unavailable' : 'auto:degraded'
+      const existing = restarts.get(appId)
+      if (existing && existing.reason === 'auto:unavailable') return
+      restarts.set(appId, {
+        appName: appId,
+        serviceName: serviceId,
+        reason,
+        priority: level === 'unavailable' ? 'immediate' : 'graceful',
+        requestedBy: opts.requestedBy ?? 'scheduler:degradation-check',
+        detail: `${member}: ${verdict.reason}`,
+      })
+    })
+    if (writes.length) await writeMarks(ctx, writes, opts.fence)
+    if (members.length < batch) break
+  }
+
+  // Per-service marks (should-restart reads them): earliest instance mark while not healthy.
+  const names = [...services.keys()]
+  if (names.length) {
+    const current = asArray(await store.call(['HMGET', keys.degradedSince, ...names])).map((x) => (asString(x) === null ? null : Number(x)))
+    const writes: Command[] = []
+    names.forEach((name, i) => {
+      const s = services.get(name)!
+      const mark = current[i] ?? null
+      if (s.healthy === s.total) {
+        if (mark !== null) writes.push(['HDEL', keys.degradedSince, name])
+      } else if (s.since !== null && (mark === null || s.since < mark)) {
+        writes.push(['HSET', keys.degradedSince, name, s.since])
+      }
+    })
+    if (writes.length) await writeMarks(ctx, writes, opts.fence)
+  }
+
+  result.restartCandidates = restarts.size
+  if (restarts.size) {
+    const requests = [...restarts.values()]
+    const decisions = await requestRestarts(ctx, requests)
+    decisions.forEach((d, i) => {
+      if (d.decision === 'accepted') result.restartsAccepted++
+      else result.restartsCoalesced++
+      if (result.decisions.length < DECISIONS_SHOWN && d.decision === 'accepted') {
+        result.decisions.push({ appName: d.appName, reason: requests[i]!.reason, decision: d.decision, requestId: d.requestId })
+      }
+    })
+  }
+  return result
+}
+
+async function writeMarks(ctx: Pick<Context, 'store'>, writes: Command[], fence: Fence | undefined) {
+  if (fence) await fencedWrite(ctx.store, fence, writes)
+  else await ctx.store.pipeline(writes)
+}
