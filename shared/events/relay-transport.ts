@@ -148,6 +148,7 @@ export function amqpTransport(broker: AmqpBroker, opts: AmqpTransportOptions = {
             throw e
           }),
         )
+        confirmed.catch(() => {}) // a caller that stops at a failed write never awaits this
         return { written, confirmed }
       }
       return { publishBatch, isOpen: () => open, close }
