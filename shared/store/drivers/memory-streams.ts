@@ -3,7 +3,7 @@ import type { Reply } from '../types.ts'
 /**
  * Redis streams for the memory driver: just what the outbox and its relay use
  * (XADD, XLEN, XRANGE, XDEL, XGROUP CREATE/DESTROY/DELCONSUMER, XREADGROUP, XACK,
- * XAUTOCLAIM, XPENDING). Replies match Redis 7 shape for shape; test/contract/memory-streams
+ * XAUTOCLAIM, XPENDING, XINFO CONSUMERS). Replies match Redis 7 shape for shape; test/contract/memory-streams
  * runs the same script against both.
  */
 export interface StreamId {
@@ -218,6 +218,13 @@ export function createStreamCommands(h: StreamHelpers): Record<string, Handler> 
         out.push(at >= 0 ? entryReply(s.entries[at]!) : [idText(id), null])
       }
       return [[key, out]]
+    },
+    XINFO: ([sub, key, groupName]) => {
+      if (sub?.toUpperCase() !== 'CONSUMERS') throw new Error(`ERR unknown subcommand '${sub}' (memory store)`)
+      const { g } = group(key!, groupName!, '')
+      const names = [...g.consumers.keys()].sort()
+      // Redis 7.0 shape: name, pending, idle (ms since last read or claim).
+      return names.map((name) => ['name', name, 'pending', [...g.pending.values()].filter((p) => p.consumer === name).length, 'idle', h.now() - g.consumers.get(name)!.seenAt])
     },
     XACK: ([key, groupName, ...ids]) => {
       const g = h.typed(key!)?.groups.get(groupName!)
