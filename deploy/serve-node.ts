@@ -5,6 +5,8 @@ import { hostname } from 'node:os'
 import { createScheduler, registerScheduler } from '../scheduler/runner.ts'
 import { loadConfig, type EnvRecord } from '../shared/config.ts'
 import { createContext, type Context, type ContextOverrides } from '../shared/context.ts'
+import { startRelay, type Relay } from '../shared/events/relay.ts'
+import { transportFor } from '../shared/events/relay-transport.ts'
 import { buildApp } from '../shared/http/app.ts'
 import { startupBanner } from './banner.ts'
 import { nodePlatform } from './platform-node.ts'
@@ -17,7 +19,7 @@ export interface RunningServer {
 }
 
 /** The combined process: every function on one port plus the scheduler on its interval. */
-export async function startNodeServer(env: EnvRecord, opts: { overrides?: ContextOverrides; scheduler?: boolean; quiet?: boolean } = {}): Promise<RunningServer> {
+export async function startNodeServer(env: EnvRecord, opts: { overrides?: ContextOverrides; scheduler?: boolean; relay?: boolean; quiet?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(env)
   const ctx = createContext(config, nodePlatform, opts.overrides)
   const app = buildApp(functions, ctx)
@@ -29,6 +31,9 @@ export async function startNodeServer(env: EnvRecord, opts: { overrides?: Contex
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
   if (!opts.quiet) console.log(startupBanner(config, url))
+  // Events go out continuously (not on the 30 s task interval) whenever there is somewhere
+  // to send them: RabbitMQ, or the in-process bus in embedded mode.
+  const relay: Relay | undefined = opts.relay !== false && transportFor(ctx.broker) ? startRelay(ctx) : undefined
   // The interval trigger; the HTTP trigger (POST /orchestrator/scheduler/run) in this process goes through it too.
   const scheduler = opts.scheduler === false ? undefined : createScheduler(ctx, { holder: `${hostname()}:${process.pid}` })
   if (scheduler) {
@@ -41,6 +46,7 @@ export async function startNodeServer(env: EnvRecord, opts: { overrides?: Contex
     ctx,
     close: async () => {
       await scheduler?.stop({ graceMs: 10_000 })
+      await relay?.stop()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await ctx.close()
     },

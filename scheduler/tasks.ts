@@ -1,8 +1,9 @@
 import degradationCheck from './degradation-check.ts'
 import heartbeatIndex from './heartbeat-index.ts'
 import heartbeatSweep from './heartbeat-sweep.ts'
+import outboxRelay from './outbox-relay.ts'
 import secretSync from './secret-sync.ts'
 import type { Task } from './task.ts'
 
 /** The registry: every scheduled task, nothing else. */
-export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, secretSync]
+export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, outboxRelay, secretSync]

@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts'
 import { systemClock } from './clock.ts'
 import type { Config } from './config.ts'
-import { embeddedBroker, unconfiguredBroker, type Broker } from './events/broker.ts'
+import { createEmbeddedBroker, unconfiguredBroker, type Broker } from './events/broker.ts'
 import { createLogger, type Logger } from './log.ts'
 import type { Platform } from './platform.ts'
 import { edgePlatform } from './platform.ts'
@@ -48,7 +48,7 @@ export function createContext(config: Config, platform: Platform = edgePlatform,
     },
     get broker() {
       if (broker) return broker
-      if (config.embedded && !config.rabbitmqConnection) return (broker = embeddedBroker)
+      if (config.embedded && !config.rabbitmqConnection) return (broker = createEmbeddedBroker())
       if (!config.rabbitmqConnection || !platform.createBroker) return (broker = unconfiguredBroker)
       return (broker = platform.createBroker(config, log))
     },

@@ -1,5 +1,6 @@
 import amqp, { type ChannelModel, type Channel } from 'amqplib'
 import type { Logger } from '../log.ts'
+import { withTimeout } from '../timeout.ts'
 import type { Broker, BrokerState } from './broker.ts'
 
 export interface AmqpBrokerOptions {
@@ -49,7 +50,14 @@ export function createAmqpBroker(url: string, opts: AmqpBrokerOptions = {}): Amq
   const connect = async () => {
     if (closed) return
     try {
-      const c = await amqp.connect(url, { timeout: opts.connectTimeoutMs ?? 5000 })
+      const timeoutMs = opts.connectTimeoutMs ?? 5000
+      // `timeout` covers the TCP connect only; a peer that accepts and then says nothing
+      // (a half-open network) would stall the handshake forever without the outer bound.
+      const attemptConnect = amqp.connect(url, { timeout: timeoutMs })
+      const c = await withTimeout(attemptConnect, timeoutMs * 2, 'RabbitMQ handshake').catch((e: unknown) => {
+        void attemptConnect.then((late) => late.close().catch(() => {}), () => {})
+        throw e
+      })
       if (closed) return void c.close().catch(() => {})
       c.on('error', (e: Error) => {
         lastError = e.message
@@ -74,6 +82,7 @@ export function createAmqpBroker(url: string, opts: AmqpBrokerOptions = {}): Amq
     } catch (e) {
       lastError = e instanceof Error ? e.message : String(e)
       state = 'down'
+      opts.log?.debug('amqp connect failed', { error: lastError })
       if (attempt === 0) opts.log?.warn('RabbitMQ not reachable yet; retrying with backoff', { error: lastError })
       scheduleReconnect()
     }

@@ -1,3 +1,5 @@
+import { createLocalBus, type LocalBus } from './local-bus.ts'
+
 /**
  * What the core knows of the message broker. The amqplib implementation lives in
  * ./amqp-broker.ts and is injected by the Node platform; edge runtimes have none.
@@ -18,11 +20,24 @@ export interface Broker {
   close(): Promise<void>
 }
 
-export const embeddedBroker: Broker = {
-  state: () => 'embedded',
-  check: async () => ({ ok: true, state: 'embedded', message: 'embedded mode: events are delivered in-process (set ORCHESTRATOR_RABBITMQ_CONNECTION to use RabbitMQ)' }),
-  close: async () => {},
+/** Embedded mode: the relay publishes to an in-process bus that service-kit consumers can join. */
+export interface EmbeddedBroker extends Broker {
+  bus: LocalBus
 }
+
+export function createEmbeddedBroker(bus: LocalBus = createLocalBus()): EmbeddedBroker {
+  return {
+    bus,
+    state: () => 'embedded',
+    check: async () => ({ ok: true, state: 'embedded', message: 'embedded mode: events are delivered in-process (set ORCHESTRATOR_RABBITMQ_CONNECTION to use RabbitMQ)' }),
+    close: async () => {},
+  }
+}
+
+export const isEmbeddedBroker = (b: Broker): b is EmbeddedBroker => 'bus' in b && typeof (b as EmbeddedBroker).bus?.publish === 'function'
+
+/** A process-wide embedded broker, for callers without a context. */
+export const embeddedBroker: EmbeddedBroker = createEmbeddedBroker()
 
 export const unconfiguredBroker: Broker = {
   state: () => 'not-configured',

@@ -1,4 +1,5 @@
 import type { Command, Reply } from '../types.ts'
+import { createStreamCommands, type MemoryStream } from './memory-streams.ts'
 
 interface ValueTypes {
   string: string
@@ -6,6 +7,7 @@ interface ValueTypes {
   set: Set<string>
   zset: Map<string, number>
   list: string[]
+  stream: MemoryStream
 }
 type Value = { [T in keyof ValueTypes]: { type: T; value: ValueTypes[T] } }[keyof ValueTypes]
 
@@ -319,6 +321,12 @@ export function createMemoryCommands(data: MemoryData, now: () => number) {
       return [String(next), slice.filter((k) => live(k) && (!match || match.test(k)))]
     },
     FLUSHALL: () => (data.clear(), 'OK'),
+    ...createStreamCommands({
+      typed: (key) => typed(key, 'stream'),
+      create: (key) => ensure(key, 'stream', () => ({ entries: [], lastId: { ms: 0, seq: 0 }, groups: new Map() })),
+      now,
+      int,
+    }),
   }
 
   const run = (cmd: Command): Reply => {
