@@ -58,6 +58,8 @@ export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<
         throw badRequest(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors)
       }
       const result = await fn.handler(parsed.output, ctx, { requestId: c.get('requestId') })
+      // Streaming endpoints (logs with follow=true) hand back a ready Response.
+      if (result instanceof Response) return result
       if (result instanceof Respond) return c.json(result.body as object, result.status as 200, result.headers)
       return c.json(result as object)
     }

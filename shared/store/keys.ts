@@ -33,6 +33,7 @@ export function createKeys(prefix = '') {
     configCurrent: `${p}orchestrator:config:current`,
     configPrevious: `${p}orchestrator:config:previous`,
     configVersion: `${p}orchestrator:config:version`,
+    /** Hash: current (revision JSON), counter (last revision number), inProgress (crash-recovery record). */
     deployment: (env: string) => `${p}orchestrator:deployment:${env}`,
     revisions: (env: string) => `${p}orchestrator:revisions:${env}`,
     restarts: (appName: string) => `${p}orchestrator:restarts:${appName}`,
@@ -40,6 +41,12 @@ export function createKeys(prefix = '') {
     audit: `${p}orchestrator:audit`,
     lease: (name: string) => `${p}orchestrator:lease:${name}`,
     fence: (name: string) => `${p}orchestrator:fence:${name}`,
+    /** One deployment run (plan, stage, per-unit progress, result) as JSON; kept 7 days. */
+    deploymentRun: (id: string) => `${p}orchestrator:deployments:${id}`,
+    /** Sorted set of deployment ids, score = start time (ms). */
+    deploymentIndex: `${p}orchestrator:deployments`,
+    /** Set of environment names ever deployed. */
+    environments: `${p}orchestrator:environments`,
   }
 }
 
