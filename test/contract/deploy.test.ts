@@ -41,7 +41,7 @@ describe('deploy onto the real Docker engine', () => {
     const daprPort = JSON.parse(sidecar.Labels['bannou.spec']!).hostPorts[0]
     expect((await fetch(`http://127.0.0.1:${daprPort}/v1.0/healthz`)).status).toBe(204)
     // No restart policy on anything we create.
-    const inspected = await docker.getContainer(running[0]!.Id).inspect()
+    const inspected = await docker.getContainer(`bannou-${env}-main-1`).inspect()
     expect(inspected.HostConfig.RestartPolicy?.Name).toBe('no')
     expect(inspected.Config.Env).toContain('AUTH_SERVICE_ENABLED=true')
     expect(inspected.Config.Env).toContain('BEHAVIOR_SERVICE_ENABLED=false')
