@@ -1,5 +1,6 @@
+import environmentWatch from './environment-watch.ts'
 import heartbeatIndex from './heartbeat-index.ts'
 import type { Task } from './task.ts'
 
 /** The registry: every scheduled task, nothing else. */
-export const tasks: Task[] = [heartbeatIndex]
+export const tasks: Task[] = [heartbeatIndex, environmentWatch]

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { watchEnvironment } from '../../shared/environments/watch.ts'
 import { asArray } from '../../shared/store/ops.ts'
 import { disposeContext } from '../support/context.ts'
 import { waitFor } from '../support/services.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 import { buildManagedScratchImage, testDocker } from '../fixtures/images.ts'
-import { deployHarness, labelled, removeEnvironment, testImages, uniqueEnv } from './deploy-support.ts'
+import { deployHarness, labelled, outbox, removeEnvironment, testImages, uniqueEnv } from './deploy-support.ts'
 
 const docker = testDocker()
 let images: { sample: string; dapr: string }
@@ -55,6 +56,42 @@ describe('deploy operations on the real engine', () => {
       expect(app.Config.Env).toContain(`BANNOU_RedisConnectionString=redis:${proxy.port}`)
       const sidecar = await docker.getContainer(`bannou-${env}-gated-1-dapr`).inspect()
       expect(sidecar.Args).toEqual(expect.arrayContaining(['--app-id', 'gated', '--placement-host-address', 'placement:50006']))
+      await h.call('POST', '/orchestrator/teardown', { environment: env })
+    } finally {
+      await proxy.close()
+    }
+  }, 60_000)
+
+  it('after an infrastructure outage starts only the exited units again, once; rolls back a deploy interrupted by a crash', async () => {
+    const env = uniqueEnv('w')
+    envs.push(env)
+    const proxy = await startTcpProxy(6379)
+    try {
+      const topology = { nodes: [{ name: 'watched', services: ['auth'], daprEnabled: true }], infrastructure: { redis: { external: proxy.address } } }
+      expect((await h.call('POST', '/orchestrator/deploy', { environment: env, topology, wait: true })).status).toBe(200)
+      const app = docker.getContainer(`bannou-${env}-watched-1`)
+      const sidecar = docker.getContainer(`bannou-${env}-watched-1-dapr`)
+      const sidecarStarted = (await sidecar.inspect()).State.StartedAt
+      proxy.cut()
+      expect((await watchEnvironment(h.ctx, env)).infrastructureDown?.[0]).toContain('redis')
+      await app.kill() // the app exits during the outage
+      expect((await watchEnvironment(h.ctx, env)).restarted).toBeUndefined() // nothing restarts while Redis is away
+      expect((await app.inspect()).State.Running).toBe(false)
+      proxy.restore()
+      expect((await watchEnvironment(h.ctx, env)).restarted).toEqual([`bannou-${env}-watched-1`])
+      expect((await app.inspect()).State.Running).toBe(true)
+      expect((await sidecar.inspect()).State.StartedAt).toBe(sidecarStarted) // the running sidecar was left alone
+      expect((await watchEnvironment(h.ctx, env)).restarted).toBeUndefined() // once
+
+      // An orchestrator that died mid-deploy leaves inProgress behind and its lease expires.
+      await app.kill()
+      const crashed = crypto.randomUUID()
+      await h.ctx.store.call(['HSET', h.ctx.keys.deployment(env), 'inProgress', JSON.stringify({ deploymentId: crashed, revision: 2, previousRevision: 1, startedAt: new Date().toISOString() })])
+      expect((await watchEnvironment(h.ctx, env)).recovered).toBe(crashed)
+      expect((await app.inspect().catch(() => docker.getContainer(`bannou-${env}-watched-1`).inspect())).State.Running).toBe(true)
+      expect((await h.ctx.store.call(['HGET', h.ctx.keys.deployment(env), 'inProgress']))).toBeNull()
+      const last = (await outbox(h.ctx)).filter((e) => e.kind === 'lifecycle').pop()
+      expect(last?.payload).toMatchObject({ type: 'deployment.rolled-back', data: { deploymentId: crashed, reason: 'interrupted', rolledBackTo: 1 } })
       await h.call('POST', '/orchestrator/teardown', { environment: env })
     } finally {
       await proxy.close()
