@@ -6,6 +6,16 @@ import schedulerRun from './scheduler-run.ts'
 import schedulerStatus from './scheduler-status.ts'
 import shouldRestart from './should-restart.ts'
 import status from './status.ts'
+import clean from './clean.ts'
+import deploy from './deploy.ts'
+import deployment from './deployment.ts'
+import deployments from './deployments.ts'
+import logs from './logs.ts'
+import teardown from './teardown.ts'
 
 /** The registry: every endpoint, nothing else. */
-export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats, schedulerStatus, schedulerRun]
+export const functions = [
+  healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats,
+  schedulerStatus, schedulerRun,
+  deploy, deployments, deployment, teardown, clean, logs,
+]

@@ -1,4 +1,5 @@
 import degradationCheck from './degradation-check.ts'
+import environmentWatch from './environment-watch.ts'
 import heartbeatIndex from './heartbeat-index.ts'
 import heartbeatSweep from './heartbeat-sweep.ts'
 import outboxRelay from './outbox-relay.ts'
@@ -6,4 +7,4 @@ import secretSync from './secret-sync.ts'
 import type { Task } from './task.ts'
 
 /** The registry: every scheduled task, nothing else. */
-export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, outboxRelay, secretSync]
+export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, outboxRelay, secretSync, environmentWatch]

@@ -87,6 +87,21 @@ const EnvSchema = v.object({
   ORCHESTRATOR_DAPR_PLACEMENT_URL: url('ORCHESTRATOR_DAPR_PLACEMENT_URL'),
   ORCHESTRATOR_KEY_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits, _ : . - only')), ''),
   ORCHESTRATOR_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
+  // Deploy engine (shared/environments)
+  ORCHESTRATOR_DEFAULT_IMAGE: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'bannou:latest'),
+  ORCHESTRATOR_DAPR_IMAGE: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'daprio/daprd:1.14.4'),
+  ORCHESTRATOR_DAPR_PLACEMENT_ADDRESS: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port')), 'placement:50006'),
+  ORCHESTRATOR_REDIS_IMAGE: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'redis:7.4-alpine'),
+  ORCHESTRATOR_RABBITMQ_IMAGE: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'rabbitmq:3.13-alpine'),
+  ORCHESTRATOR_MYSQL_IMAGE: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), 'mysql:8.4'),
+  ORCHESTRATOR_EXTERNAL_REDIS: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'))),
+  ORCHESTRATOR_EXTERNAL_RABBITMQ: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'))),
+  ORCHESTRATOR_EXTERNAL_MYSQL: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'))),
+  ORCHESTRATOR_DOCKER_NETWORK: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a Docker network name or host')), 'bannou'),
+  ORCHESTRATOR_HOST_PORT_RANGE: v.optional(v.pipe(v.string(), v.regex(/^\d{4,5}-\d{4,5}$/, 'must be FROM-TO, e.g. 20000-29999')), '20000-29999'),
+  ORCHESTRATOR_DEPLOY_VERIFY_TIMEOUT: intFrom('seconds', 1, 3600, 120),
+  ORCHESTRATOR_INFRA_WAIT_TIMEOUT: intFrom('seconds', 1, 3600, 120),
+  ORCHESTRATOR_STOP_GRACE_PERIOD: intFrom('seconds', 0, 600, 10),
 })
 
 export type StoreDriverName = 'memory' | 'redis' | 'upstash'
@@ -121,6 +136,23 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** true when state lives only in this process (no Redis configured). */
   embedded: boolean
+  deploy: DeployConfig
+}
+
+/** Settings of the deploy engine (shared/environments) and the compose backend. */
+export interface DeployConfig {
+  defaultImage: string
+  daprImage: string
+  placementAddress: string
+  infrastructureImages: Record<'redis' | 'rabbitmq' | 'mysql', string>
+  /** host:port of servers the orchestrator uses instead of starting a container. */
+  external: Partial<Record<'redis' | 'rabbitmq' | 'mysql', string>>
+  /** 'host' shares the host's network (ports are allocated per container); anything else is a bridge network we create. */
+  network: string
+  hostPortRange: [number, number]
+  verifyTimeoutSeconds: number
+  infrastructureWaitSeconds: number
+  stopGraceSeconds: number
 }
 
 export interface SchedulerConfig {
@@ -212,5 +244,21 @@ export function loadConfig(env: EnvRecord): Config {
     keyPrefix: e.ORCHESTRATOR_KEY_PREFIX,
     logLevel: e.ORCHESTRATOR_LOG_LEVEL,
     embedded: store === 'memory',
+    deploy: {
+      defaultImage: e.ORCHESTRATOR_DEFAULT_IMAGE,
+      daprImage: e.ORCHESTRATOR_DAPR_IMAGE,
+      placementAddress: e.ORCHESTRATOR_DAPR_PLACEMENT_ADDRESS,
+      infrastructureImages: { redis: e.ORCHESTRATOR_REDIS_IMAGE, rabbitmq: e.ORCHESTRATOR_RABBITMQ_IMAGE, mysql: e.ORCHESTRATOR_MYSQL_IMAGE },
+      external: {
+        ...(e.ORCHESTRATOR_EXTERNAL_REDIS ? { redis: e.ORCHESTRATOR_EXTERNAL_REDIS } : {}),
+        ...(e.ORCHESTRATOR_EXTERNAL_RABBITMQ ? { rabbitmq: e.ORCHESTRATOR_EXTERNAL_RABBITMQ } : {}),
+        ...(e.ORCHESTRATOR_EXTERNAL_MYSQL ? { mysql: e.ORCHESTRATOR_EXTERNAL_MYSQL } : {}),
+      },
+      network: e.ORCHESTRATOR_DOCKER_NETWORK,
+      hostPortRange: e.ORCHESTRATOR_HOST_PORT_RANGE.split('-').map(Number) as [number, number],
+      verifyTimeoutSeconds: e.ORCHESTRATOR_DEPLOY_VERIFY_TIMEOUT,
+      infrastructureWaitSeconds: e.ORCHESTRATOR_INFRA_WAIT_TIMEOUT,
+      stopGraceSeconds: e.ORCHESTRATOR_STOP_GRACE_PERIOD,
+    },
   }
 }

@@ -1,4 +1,5 @@
-import type { Config } from './config.ts'
+import type { BackendDriver } from './backends/types.ts'
+import type { BackendName, Config } from './config.ts'
 import type { Broker } from './events/broker.ts'
 import type { Logger } from './log.ts'
 import type { Store } from './store/types.ts'
@@ -14,6 +15,10 @@ export interface Platform {
   createBroker?(config: Config, log: Logger): Broker
   /** Reads and parses user preset files. Absent on edge runtimes. */
   readPresetFiles?(directory: string): Promise<({ file: string; document: unknown } | { file: string; error: string })[]>
+  /** Container backends this runtime can drive (dockerode needs Node). */
+  backendDrivers?: Partial<Record<BackendName, BackendDriver>>
+  /** Protocol-level check of an infrastructure server (Redis PING, AMQP open, MySQL handshake). */
+  checkInfrastructure?(kind: 'redis' | 'rabbitmq' | 'mysql', address: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }>
 }
 
 export const edgePlatform: Platform = { name: 'edge' }

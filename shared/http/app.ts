@@ -58,6 +58,8 @@ export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<
       }
       const requestId = requestIdFor(c)
       const result = await fn.handler(parsed.output, ctx, { requestId })
+      // Streaming endpoints (logs with follow=true) hand back a ready Response.
+      if (result instanceof Response) return result
       if (result instanceof Respond) return c.json(result.body as object, result.status as 200, { ...result.headers, 'x-request-id': requestId })
       if (result instanceof SerializedJson) {
         return c.body(result.bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json', 'x-request-id': requestId })

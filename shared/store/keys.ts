@@ -33,6 +33,7 @@ export function createKeys(prefix = '') {
     configCurrent: `${p}orchestrator:config:current`,
     configPrevious: `${p}orchestrator:config:previous`,
     configVersion: `${p}orchestrator:config:version`,
+    /** Hash: current (revision JSON), counter (last revision number), inProgress (crash-recovery record). */
     deployment: (env: string) => `${p}orchestrator:deployment:${env}`,
     revisions: (env: string) => `${p}orchestrator:revisions:${env}`,
     restarts: (appName: string) => `${p}orchestrator:restarts:${appName}`,
@@ -50,6 +51,12 @@ export function createKeys(prefix = '') {
     restartWindow: (appName: string) => `${p}orchestrator:restart-requests:window:${appName}`,
     /** Hash of one scheduled task's last run (startedAt, durationMs, ok, outcome, holder, fence). */
     schedulerTask: (name: string) => `${p}orchestrator:scheduler:task:${name}`,
+    /** One deployment run (plan, stage, per-unit progress, result) as JSON; kept 7 days. */
+    deploymentRun: (id: string) => `${p}orchestrator:deployments:${id}`,
+    /** Sorted set of deployment ids, score = start time (ms). */
+    deploymentIndex: `${p}orchestrator:deployments`,
+    /** Set of environment names ever deployed. */
+    environments: `${p}orchestrator:environments`,
   }
 }
 

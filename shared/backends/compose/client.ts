@@ -1,0 +1,37 @@
+import Docker from 'dockerode'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * dockerode client for ORCHESTRATOR_DOCKER_HOST: unix:///path, or tcp://host:port with TLS
+ * material (ca.pem, cert.pem, key.pem) from ORCHESTRATOR_DOCKER_TLS_CERT_PATH.
+ */
+export function dockerClient(host: string, tlsCertPath?: string): Docker {
+  const u = new URL(host)
+  if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname })
+  if (u.protocol === 'npipe:') return new Docker({ socketPath: host.replace(/^npipe:\/\//, '') })
+  const tls = tlsCertPath
+    ? {
+        protocol: 'https' as const,
+        ca: readFileSync(join(tlsCertPath, 'ca.pem')),
+        cert: readFileSync(join(tlsCertPath, 'cert.pem')),
+        key: readFileSync(join(tlsCertPath, 'key.pem')),
+      }
+    : { protocol: (u.protocol === 'https:' ? 'https' : 'http') as 'https' | 'http' }
+  return new Docker({ host: u.hostname, port: Number(u.port || (tls.protocol === 'https' ? 2376 : 2375)), ...tls })
+}
+
+/** Splits Docker's multiplexed (non-TTY) log stream: 8-byte header [stream, 0,0,0, size u32be]. */
+export function createDemuxer(onFrame: (stream: 'stdout' | 'stderr', text: string) => void) {
+  let buf: Buffer = Buffer.alloc(0)
+  return (chunk: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk
+    while (buf.length >= 8) {
+      const size = buf.readUInt32BE(4)
+      if (buf.length < 8 + size) break
+      const kind = buf[0] === 2 ? 'stderr' : 'stdout'
+      onFrame(kind, buf.subarray(8, 8 + size).toString('utf8'))
+      buf = buf.subarray(8 + size)
+    }
+  }
+}

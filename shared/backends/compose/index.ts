@@ -1,0 +1,293 @@
+import type Docker from 'dockerode'
+import type { Config } from '../../config.ts'
+import { withTimeout } from '../../timeout.ts'
+import {
+  BackendUnavailableError,
+  LABELS,
+  type ApplyOptions,
+  type Backend,
+  type LogLine,
+  type LogOptions,
+  type Plan,
+  type PlanAction,
+  type PruneResult,
+  type Unit,
+  type UnitResult,
+  type UnitRole,
+  type UnitSpec,
+  type UnitState,
+} from '../types.ts'
+import { createDemuxer, dockerClient } from './client.ts'
+
+const PROBE_TIMEOUT_MS = 2000
+
+const isMissing = (e: unknown) => (e as { statusCode?: number })?.statusCode === 404
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+function unitFromSummary(c: Docker.ContainerInfo): Unit {
+  const l = c.Labels ?? {}
+  let spec: UnitSpec | null = null
+  try {
+    spec = l[LABELS.spec] ? (JSON.parse(l[LABELS.spec]!) as UnitSpec) : null
+  } catch {
+    spec = null
+  }
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+    environment: l[LABELS.environment] ?? '',
+    app: l[LABELS.app] ?? '',
+    role: (l[LABELS.role] ?? 'app') as UnitRole,
+    replica: Number(l[LABELS.replica] ?? 1),
+    revision: Number(l[LABELS.revision] ?? 0),
+    image: c.Image,
+    state: (c.State ?? 'unknown') as UnitState,
+    status: c.Status ?? '',
+    spec,
+    createdAt: new Date(c.Created * 1000).toISOString(),
+  }
+}
+
+/**
+ * The "compose" backend: one Docker engine through its Engine API (dockerode, no CLI).
+ * Containers are created without restart policies or depends_on; ordering is the engine's job.
+ */
+export function createComposeBackend(config: Config, docker: Docker = dockerClient(config.dockerHost, config.dockerTlsCertPath)): Backend {
+  const network = config.deploy.network
+  const hostNetwork = network === 'host'
+  const managedFilter = (env?: string) => ({ label: [`${LABELS.managed}=true`, ...(env ? [`${LABELS.environment}=${env}`] : [])] })
+
+  const list = async (env?: string) => (await docker.listContainers({ all: true, filters: managedFilter(env) })).map(unitFromSummary)
+
+  const ensureImage = async (image: string, onProgress?: ApplyOptions['onProgress'], unit?: string) => {
+    try {
+      await docker.getImage(image).inspect()
+      return
+    } catch (e) {
+      if (!isMissing(e)) throw e
+    }
+    onProgress?.(unit ?? image, 'pulling', image)
+    const stream = await docker.pull(image)
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())))
+  }
+
+  let networkReady: Promise<void> | undefined
+  const ensureNetwork = () =>
+    (networkReady ??= (async () => {
+      if (hostNetwork) return
+      const existing = await docker.listNetworks({ filters: { name: [network] } })
+      if (existing.some((n) => n.Name === network)) return
+      await docker.createNetwork({ Name: network, Driver: 'bridge', Labels: { [LABELS.managed]: 'true' } }).catch((e) => {
+        if ((e as { statusCode?: number }).statusCode !== 409) throw e
+      })
+    })().catch((e) => {
+      networkReady = undefined
+      throw e
+    }))
+
+  const removeContainer = async (name: string, graceSeconds: number, removeVolumes = false) => {
+    const c = docker.getContainer(name)
+    try {
+      await c.stop({ t: graceSeconds })
+    } catch (e) {
+      const code = (e as { statusCode?: number }).statusCode
+      if (code !== 304 && code !== 404) throw e
+    }
+    try {
+      await c.remove({ force: true, v: removeVolumes })
+    } catch (e) {
+      if (!isMissing(e) && (e as { statusCode?: number }).statusCode !== 409) throw e
+    }
+  }
+
+  const createAndStart = async (spec: UnitSpec, opts: ApplyOptions) => {
+    await ensureImage(spec.image, opts.onProgress, spec.name)
+    await ensureNetwork()
+    opts.onProgress?.(spec.name, 'creating')
+    const container = await docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      ...(spec.command ? { Cmd: spec.command } : {}),
+      Hostname: hostNetwork ? undefined : spec.name,
+      Labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.environment]: spec.environment,
+        [LABELS.app]: spec.app,
+        [LABELS.role]: spec.role,
+        [LABELS.replica]: String(spec.replica),
+        [LABELS.revision]: String(opts.revision),
+        [LABELS.deployment]: opts.deploymentId,
+        [LABELS.spec]: JSON.stringify(spec),
+      },
+      HostConfig: {
+        NetworkMode: network,
+        ExtraHosts: spec.extraHosts,
+        // Deliberately no restart policy: the orchestrator restarts in order, see DESIGN.md.
+        RestartPolicy: { Name: 'no' },
+      },
+      ...(hostNetwork ? {} : { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } } }),
+    })
+    await container.start()
+    opts.onProgress?.(spec.name, 'started')
+  }
+
+  const applyOne = async (a: PlanAction, opts: ApplyOptions): Promise<UnitResult> => {
+    try {
+      if (a.action === 'remove' || a.action === 'recreate') {
+        await removeContainer(a.unit, config.deploy.stopGraceSeconds)
+        if (a.action === 'remove') opts.onProgress?.(a.unit, 'removed')
+      }
+      if ((a.action === 'create' || a.action === 'recreate') && a.spec) await createAndStart(a.spec, opts)
+      return { unit: a.unit, action: a.action, ok: true }
+    } catch (e) {
+      opts.onProgress?.(a.unit, 'failed', message(e))
+      return { unit: a.unit, action: a.action, ok: false, error: message(e) }
+    }
+  }
+
+  return {
+    name: 'compose',
+    capabilities: { liveTopology: 'limited', scaling: false, rollingUpdate: false, secrets: 'env-only', volumes: true, networks: true },
+
+    async probe() {
+      try {
+        const v = await withTimeout(docker.version(), PROBE_TIMEOUT_MS, `Docker engine at ${config.dockerHost}`)
+        return { available: true, version: `Docker ${v.Version} (API ${v.ApiVersion})`, detail: `Docker engine at ${config.dockerHost}` }
+      } catch (e) {
+        return { available: false, detail: `Docker engine at ${config.dockerHost} is unreachable: ${message(e)}` }
+      }
+    },
+
+    async apply(plan: Plan, opts: ApplyOptions) {
+      const results = await Promise.all(plan.actions.filter((a) => a.action !== 'unchanged').map((a) => applyOne(a, opts)))
+      return { results }
+    },
+
+    async restart(units, strategy) {
+      const done: string[] = []
+      await Promise.all(
+        units.map(async (u) => {
+          const c = docker.getContainer(u)
+          if (strategy === 'restart') await c.restart({ t: config.deploy.stopGraceSeconds })
+          else await c.start().catch((e) => ((e as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(e)))
+          done.push(u)
+        }),
+      )
+      return { restarted: done }
+    },
+
+    async scale() {
+      throw new Error('the compose backend cannot scale in place: change replicas in the preset and deploy')
+    },
+
+    status: (env) => list(env),
+
+    async *logs(unit: string, opts: LogOptions): AsyncIterable<LogLine> {
+      const c = docker.getContainer(unit)
+      const base = { stdout: true, stderr: true, tail: opts.tail ?? 100, ...(opts.since ? { since: opts.since } : {}) }
+      const queue: LogLine[] = []
+      const pushText = (stream: 'stdout' | 'stderr', text: string) => {
+        for (const line of text.split('\n')) if (line !== '') queue.push({ unit, stream, line })
+      }
+      if (!opts.follow) {
+        const buf = (await c.logs({ ...base, follow: false })) as unknown as Buffer
+        createDemuxer(pushText)(Buffer.from(buf))
+        yield* queue
+        return
+      }
+      const stream = (await c.logs({ ...base, follow: true })) as NodeJS.ReadableStream & { destroy(): void }
+      let wake: (() => void) | undefined
+      let ended = false
+      const demux = createDemuxer((s, t) => {
+        pushText(s, t)
+        wake?.()
+      })
+      stream.on('data', (d: Buffer) => demux(d))
+      stream.on('end', () => ((ended = true), wake?.()))
+      stream.on('error', () => ((ended = true), wake?.()))
+      const onAbort = () => {
+        ended = true
+        stream.destroy()
+        wake?.()
+      }
+      opts.signal?.addEventListener('abort', onAbort)
+      try {
+        while (true) {
+          while (queue.length) yield queue.shift()!
+          if (ended) return
+          await new Promise<void>((r) => (wake = r))
+          wake = undefined
+        }
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort)
+        stream.destroy()
+      }
+    },
+
+    async remove(env, opts) {
+      const units = await list(env)
+      // Sidecars and apps first, infrastructure last: the reverse of the start order.
+      const order: UnitRole[] = ['sidecar', 'app', 'infrastructure']
+      for (const role of order) {
+        await Promise.all(units.filter((u) => u.role === role).map((u) => removeContainer(u.name, opts.graceSeconds, opts.removeVolumes)))
+      }
+      if (opts.removeVolumes) {
+        const vols = await docker.listVolumes({ filters: managedFilter(env) })
+        await Promise.all((vols.Volumes ?? []).map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)))
+      }
+      return units.map((u) => u.name)
+    },
+
+    async prune({ dryRun }) {
+      const result: PruneResult = { containers: [], networks: [], images: [], volumes: [], reclaimedBytes: 0 }
+      const all = await docker.listContainers({ all: true, size: true, filters: managedFilter() })
+      const stopped = all.filter((c) => c.State !== 'running' && c.State !== 'restarting' && c.State !== 'paused')
+      result.containers = stopped.map((c) => c.Names[0]!.replace(/^\//, ''))
+      result.reclaimedBytes += stopped.reduce((s, c) => s + ((c as { SizeRw?: number }).SizeRw ?? 0), 0)
+      const remaining = all.filter((c) => !stopped.includes(c))
+      const networks = await docker.listNetworks({ filters: { label: [`${LABELS.managed}=true`] } })
+      const usedNetworks = new Set(remaining.flatMap((c) => Object.keys(c.NetworkSettings?.Networks ?? {})))
+      const idleNetworks = networks.filter((n) => !usedNetworks.has(n.Name))
+      result.networks = idleNetworks.map((n) => n.Name)
+      const everyContainer = await docker.listContainers({ all: true })
+      const usedImages = new Set(everyContainer.filter((c) => !stopped.some((s) => s.Id === c.Id)).map((c) => c.ImageID))
+      const images = (await docker.listImages({ filters: { label: [`${LABELS.managed}=true`] } })).filter((i) => !usedImages.has(i.Id))
+      result.images = images.map((i) => i.RepoTags?.[0] ?? i.Id)
+      result.reclaimedBytes += images.reduce((s, i) => s + (i.Size ?? 0), 0)
+      const vols = await docker.listVolumes({ filters: { label: [`${LABELS.managed}=true`], dangling: ['true'] } })
+      result.volumes = (vols.Volumes ?? []).map((v) => v.Name)
+      if (dryRun) return result
+      await Promise.all(stopped.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)))
+      await Promise.all(idleNetworks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)))
+      if (idleNetworks.some((n) => n.Name === network)) networkReady = undefined
+      for (const i of images) await docker.getImage(i.Id).remove({ force: false }).catch(() => undefined)
+      await Promise.all(result.volumes.map((v) => docker.getVolume(v).remove().catch(() => undefined)))
+      return result
+    },
+
+    async imageIds(images) {
+      const out: Record<string, string> = {}
+      await Promise.all(
+        [...new Set(images)].map(async (i) => {
+          out[i] = await docker
+            .getImage(i)
+            .inspect()
+            .then((x) => x.Id)
+            .catch(() => 'unknown')
+        }),
+      )
+      return out
+    },
+
+    async addressOf(unit) {
+      if (hostNetwork) return '127.0.0.1'
+      const info = await docker.getContainer(unit).inspect().catch(() => undefined)
+      return info?.NetworkSettings.Networks[network]?.IPAddress || null
+    },
+
+    close: async () => {},
+  }
+}
+
+export { BackendUnavailableError }

@@ -1,0 +1,178 @@
+import type { BackendName } from '../config.ts'
+
+/**
+ * The contract every container backend implements (DESIGN.md "Backends"). The deploy engine
+ * (shared/environments) decides WHAT runs and in which order; a backend only knows HOW to
+ * create, start, stop and list labelled units on its platform.
+ */
+export type UnitRole = 'infrastructure' | 'app' | 'sidecar'
+
+/** Everything that defines one container. Two equal specs mean "unchanged". */
+export interface UnitSpec {
+  /** Container name, unique on the engine: bannou-{environment}-{app}-{replica}[-dapr]. */
+  name: string
+  environment: string
+  /** Node name for apps and sidecars, the component (redis, rabbitmq, mysql) for infrastructure. */
+  app: string
+  role: UnitRole
+  replica: number
+  image: string
+  env: Record<string, string>
+  command?: string[]
+  /** hostname:ip entries written to /etc/hosts (the reference's ExtraHosts pattern). */
+  extraHosts: string[]
+  /** Host ports this unit listens on when it shares the host network (allocation bookkeeping). */
+  hostPorts: number[]
+}
+
+export type UnitState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing' | 'unknown'
+
+/** A unit as it exists on the backend now. */
+export interface Unit {
+  id: string
+  name: string
+  environment: string
+  app: string
+  role: UnitRole
+  replica: number
+  revision: number
+  image: string
+  state: UnitState
+  status: string
+  /** The spec it was created from (read back from its label); null for foreign or damaged labels. */
+  spec: UnitSpec | null
+  createdAt: string
+}
+
+export type PlanActionKind = 'create' | 'recreate' | 'remove' | 'unchanged'
+
+export interface PlanAction {
+  action: PlanActionKind
+  unit: string
+  app: string
+  role: UnitRole
+  reasons: string[]
+  /** Desired spec (absent for remove). */
+  spec?: UnitSpec
+}
+
+export interface Plan {
+  environment: string
+  revision: number
+  actions: PlanAction[]
+  summary: Record<PlanActionKind, number>
+}
+
+export interface Capabilities {
+  liveTopology: 'full' | 'limited' | 'none'
+  scaling: boolean
+  rollingUpdate: boolean
+  secrets: 'native' | 'api' | 'env-only'
+  volumes: boolean
+  networks: boolean
+}
+
+export interface Probe {
+  available: boolean
+  version?: string
+  detail: string
+}
+
+export interface ApplyOptions {
+  revision: number
+  deploymentId: string
+  /** Per-unit progress, e.g. to update the deployment record. */
+  onProgress?: (unit: string, state: 'pulling' | 'creating' | 'started' | 'removed' | 'failed', detail?: string) => void
+  signal?: AbortSignal
+}
+
+export interface UnitResult {
+  unit: string
+  action: PlanActionKind
+  ok: boolean
+  error?: string
+}
+
+export interface ApplyResult {
+  results: UnitResult[]
+}
+
+export interface RestartResult {
+  restarted: string[]
+}
+
+export interface LogOptions {
+  tail?: number
+  /** Unix seconds. */
+  since?: number
+  follow?: boolean
+  signal?: AbortSignal
+}
+
+export interface LogLine {
+  unit: string
+  stream: 'stdout' | 'stderr'
+  line: string
+}
+
+export interface RemoveOptions {
+  graceSeconds: number
+  removeVolumes: boolean
+}
+
+export interface PruneOptions {
+  dryRun: boolean
+}
+
+export interface PruneResult {
+  containers: string[]
+  networks: string[]
+  images: string[]
+  volumes: string[]
+  reclaimedBytes: number
+}
+
+export interface Backend {
+  name: BackendName
+  capabilities: Capabilities
+  probe(): Promise<Probe>
+  /** Applies the actions given (one stage of a plan) in parallel; never throws for a unit, reports it. */
+  apply(plan: Plan, opts: ApplyOptions): Promise<ApplyResult>
+  /** Starts units again (after an infrastructure outage), without recreating them. */
+  restart(units: string[], strategy: 'start' | 'restart'): Promise<RestartResult>
+  scale(app: string, replicas: number): Promise<void>
+  /** Every labelled unit of one environment, or of all environments when env is undefined. */
+  status(env?: string): Promise<Unit[]>
+  logs(unit: string, opts: LogOptions): AsyncIterable<LogLine>
+  remove(env: string, opts: RemoveOptions): Promise<string[]>
+  prune(opts: PruneOptions): Promise<PruneResult>
+  /** Image id (digest) per image reference, for the revision record. */
+  imageIds(images: string[]): Promise<Record<string, string>>
+  /** Host address where a unit's port can be reached from the orchestrator (127.0.0.1 on host networking). */
+  addressOf(unit: string): Promise<string | null>
+  close(): Promise<void>
+}
+
+export type BackendDriver = (config: import('../config.ts').Config) => Backend
+
+/** Raised when the engine cannot be reached; the HTTP layer answers 503. */
+export class BackendUnavailableError extends Error {
+  constructor(
+    readonly backend: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'BackendUnavailableError'
+  }
+}
+
+export const LABELS = {
+  managed: 'bannou.managed',
+  environment: 'bannou.environment',
+  app: 'bannou.app',
+  revision: 'bannou.revision',
+  role: 'bannou.role',
+  replica: 'bannou.replica',
+  deployment: 'bannou.deployment',
+  spec: 'bannou.spec',
+} as const
