@@ -1,9 +1,9 @@
+import { deleteKeysWithPrefix } from '../shared/store/delete-prefix.ts'
 import { execFileSync } from 'node:child_process'
 import autocannon from 'autocannon'
 import { createIoredisStore } from '../shared/store/drivers/ioredis.ts'
 import { createKeys } from '../shared/store/keys.ts'
 import { heartbeatCommands } from '../shared/heartbeats/write.ts'
-import { asArray } from '../shared/store/ops.ts'
 import type { Command } from '../shared/store/types.ts'
 import { startChild } from './support/child.ts'
 
@@ -47,13 +47,7 @@ async function seed() {
 }
 
 async function cleanup() {
-  let cursor = '0'
-  do {
-    const reply = asArray(await store.call(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000]))
-    cursor = String(reply[0])
-    const found = asArray(reply[1] ?? []).map(String)
-    if (found.length) await store.call(['UNLINK', ...found])
-  } while (cursor !== '0')
+  await deleteKeysWithPrefix(store, prefix)
 }
 
 async function load(url: string, opts: { connections?: number; rate?: number; duration?: number } = {}) {

@@ -1,3 +1,4 @@
+import { deleteKeysWithPrefix } from '../shared/store/delete-prefix.ts'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { nodePlatform } from '../deploy/platform-node.ts'
@@ -7,7 +8,6 @@ import { createContext } from '../shared/context.ts'
 import { heartbeatCommands } from '../shared/heartbeats/write.ts'
 import { silentLogger } from '../shared/log.ts'
 import { createIoredisStore } from '../shared/store/drivers/ioredis.ts'
-import { asArray } from '../shared/store/ops.ts'
 import type { Command, Store } from '../shared/store/types.ts'
 
 /**
@@ -80,13 +80,7 @@ async function seed() {
 }
 
 async function cleanup() {
-  let cursor = '0'
-  do {
-    const reply = asArray(await raw.call(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000]))
-    cursor = String(reply[0])
-    const found = asArray(reply[1] ?? []).map(String)
-    if (found.length) await raw.call(['UNLINK', ...found])
-  } while (cursor !== '0')
+  await deleteKeysWithPrefix(raw, prefix)
 }
 
 /** Seeding runs in a child process so that this process's RSS and GC reflect only the sweep. */

@@ -2,7 +2,7 @@ import { loadConfig, type EnvRecord } from '../../shared/config.ts'
 import { createContext, type Context, type ContextOverrides } from '../../shared/context.ts'
 import { createIoredisStore } from '../../shared/store/drivers/ioredis.ts'
 import { silentLogger } from '../../shared/log.ts'
-import { asArray } from '../../shared/store/ops.ts'
+import { deleteKeysWithPrefix } from '../../shared/store/delete-prefix.ts'
 import type { Store } from '../../shared/store/types.ts'
 import { nodePlatform } from '../../deploy/platform-node.ts'
 
@@ -22,13 +22,7 @@ export function testContext(env: EnvRecord = {}, overrides: ContextOverrides = {
 export async function deletePrefix(prefix: string, store?: Store) {
   if (!prefix.startsWith('test:')) throw new Error(`refusing to delete non-test prefix ${prefix}`)
   const s = store ?? createIoredisStore(REDIS)
-  let cursor = '0'
-  do {
-    const reply = asArray(await s.call(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000]))
-    cursor = String(reply[0])
-    const keys = asArray(reply[1] ?? []).map(String)
-    if (keys.length) await s.call(['DEL', ...keys])
-  } while (cursor !== '0')
+  await deleteKeysWithPrefix(s, prefix)
   if (!store) await s.close()
 }
 
