@@ -15,7 +15,9 @@ export async function testImages(docker: Docker) {
 
 /** A context + Hono app deploying onto the real engine with host networking and short deadlines. */
 export function deployHarness(images: { sample: string; dapr: string }, env: Record<string, string> = {}) {
-  const from = 20000 + Math.floor(Math.random() * 400) * 100
+  // Stay below the kernel's ephemeral range (32768+): a port picked there can collide with any
+  // outgoing connection on the machine, and the sidecar then exits at bind.
+  const from = 20000 + Math.floor(Math.random() * 127) * 100
   const ctx = testContext({
     ORCHESTRATOR_DOCKER_HOST: DOCKER_HOST,
     ORCHESTRATOR_DOCKER_NETWORK: 'host',
