@@ -95,6 +95,13 @@ const EnvSchema = v.object({
   ORCHESTRATOR_DEPLOY_VERIFY_TIMEOUT: intFrom('seconds', 1, 3600, 120),
   ORCHESTRATOR_INFRA_WAIT_TIMEOUT: intFrom('seconds', 1, 3600, 120),
   ORCHESTRATOR_STOP_GRACE_PERIOD: intFrom('seconds', 0, 600, 10),
+  // Restarts and backend detection (shared/restarts, shared/backends/detection.ts)
+  ORCHESTRATOR_RESTART_COALESCE_WINDOW: numberFrom('seconds', 0, 10),
+  ORCHESTRATOR_RESTART_BUDGET: intFrom('restarts', 1, 1000, 3),
+  ORCHESTRATOR_RESTART_BUDGET_WINDOW: intFrom('seconds', 1, 86400, 600),
+  ORCHESTRATOR_MAX_CONCURRENT_RESTARTS: intFrom('restarts', 1, 100, 2),
+  ORCHESTRATOR_RESTART_HEALTH_TIMEOUT: intFrom('seconds', 1, 3600, 60),
+  ORCHESTRATOR_BACKEND_CACHE_SECONDS: intFrom('seconds', 0, 3600, 10),
 })
 
 export type StoreDriverName = 'memory' | 'redis' | 'upstash'
@@ -123,6 +130,22 @@ export interface Config {
   /** true when state lives only in this process (no Redis configured). */
   embedded: boolean
   deploy: DeployConfig
+  restarts: RestartsConfig
+  /** How long GET /orchestrator/backends reuses a detection (0 = always probe). */
+  backendCacheSeconds: number
+}
+
+/** Limits of the restart path (shared/restarts). */
+export interface RestartsConfig {
+  /** Requests for one app within this window merge into one restart. */
+  coalesceWindowSeconds: number
+  /** At most `budget` restarts of one app per `budgetWindowSeconds`; beyond: 429. */
+  budget: number
+  budgetWindowSeconds: number
+  /** Restarts running at once in one environment. */
+  maxConcurrentPerEnvironment: number
+  /** How long a replacement instance may take to report a healthy heartbeat. */
+  healthTimeoutSeconds: number
 }
 
 /** Settings of the deploy engine (shared/environments) and the compose backend. */
@@ -229,5 +252,13 @@ export function loadConfig(env: EnvRecord): Config {
       infrastructureWaitSeconds: e.ORCHESTRATOR_INFRA_WAIT_TIMEOUT,
       stopGraceSeconds: e.ORCHESTRATOR_STOP_GRACE_PERIOD,
     },
+    restarts: {
+      coalesceWindowSeconds: e.ORCHESTRATOR_RESTART_COALESCE_WINDOW,
+      budget: e.ORCHESTRATOR_RESTART_BUDGET,
+      budgetWindowSeconds: e.ORCHESTRATOR_RESTART_BUDGET_WINDOW,
+      maxConcurrentPerEnvironment: e.ORCHESTRATOR_MAX_CONCURRENT_RESTARTS,
+      healthTimeoutSeconds: e.ORCHESTRATOR_RESTART_HEALTH_TIMEOUT,
+    },
+    backendCacheSeconds: e.ORCHESTRATOR_BACKEND_CACHE_SECONDS,
   }
 }
