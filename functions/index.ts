@@ -17,5 +17,4 @@ import containers from './containers.ts'
 import servicesRestart from './services-restart.ts'
 
 /** The registry: every endpoint, nothing else. */
-export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats, deploy, deployments, deployment, teardown, clean, logs]
-functions.push(backends, requestRestart, containerStatus, containers, servicesRestart)
+export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats, deploy, deployments, deployment, teardown, clean, logs, backends, requestRestart, containerStatus, containers, servicesRestart]

@@ -198,11 +198,20 @@ const STAGES: { stage: 'apps' | 'sidecars' | 'infrastructure'; role: UnitRole }[
  * Applies a plan in start order: removals of apps/sidecars, infrastructure (then its
  * protocol checks), apps, sidecars, infrastructure removals last. Returns an error text or null.
  */
-async function applyInOrder(ctx: Context, backend: Backend, record: DeploymentRecord, desired: DesiredState, plan: Plan, save: () => Promise<void>): Promise<string | null> {
+async function applyInOrder(
+  ctx: Context,
+  backend: Backend,
+  record: DeploymentRecord,
+  desired: DesiredState,
+  plan: Plan,
+  save: () => Promise<void>,
+  createdAt = new Map<string, number>(),
+): Promise<string | null> {
   const opts = {
     revision: record.revision,
     deploymentId: record.id,
     onProgress: (unit: string, state: string, detail?: string) => {
+      if (state === 'creating') createdAt.set(unit, Date.now())
       const p = record.progress[unit]
       if (p) Object.assign(p, { state, ...(detail ? { detail } : {}) })
     },
@@ -270,19 +279,22 @@ async function runDeployment(
   const renew = setInterval(() => void renewLease(ctx, env, record.id).catch(() => undefined), LEASE_RENEW_MS)
   let saving = Promise.resolve()
   const save = () => (saving = saving.then(() => saveRun(ctx, record)).catch((e) => ctx.log.warn('could not save deployment record', { error: String(e) })))
-  const startedMs = Date.parse(record.startedAt)
   try {
     if (interruptedId) await markInterrupted(ctx, interruptedId, record.id)
-    let error = await applyInOrder(ctx, backend, record, desired, record.plan, save)
+    const createdAt = new Map<string, number>()
+    let error = await applyInOrder(ctx, backend, record, desired, record.plan, save, createdAt)
     if (!error) {
       record.stage = 'verifying'
       await save()
-      const freshNodes = new Set(record.plan.actions.filter((a) => a.role !== 'infrastructure' && a.action !== 'unchanged' && a.action !== 'remove').map((a) => a.app))
+      const freshSince = new Map<string, number>()
+      for (const a of record.plan.actions) {
+        const t = a.role === 'app' ? createdAt.get(a.unit) : undefined
+        if (t !== undefined) freshSince.set(a.app, Math.max(t, freshSince.get(a.app) ?? 0))
+      }
       const verify = await verifyByHeartbeat(ctx, backend, {
         environment: env,
         preset,
-        freshNodes,
-        sinceMs: startedMs,
+        freshSince,
         deadlineMs: Date.now() + (req.verifyTimeoutSeconds ?? ctx.config.deploy.verifyTimeoutSeconds) * 1000,
         units: desired.units.filter((u) => u.role !== 'infrastructure').map((u) => u.name),
         onUpdate: (entries) => {

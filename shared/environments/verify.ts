@@ -16,9 +16,11 @@ export interface VerifyEntry {
 export interface VerifyOptions {
   environment: string
   preset: ResolvedPreset
-  /** Nodes with a new container: their heartbeat must be newer than `sinceMs` (an old one proves nothing). */
-  freshNodes: Set<string>
-  sinceMs: number
+  /**
+   * Nodes with a new container -> when it was created (after its predecessor was removed):
+   * only a heartbeat written after that proves the new container is healthy.
+   */
+  freshSince: Map<string, number>
   deadlineMs: number
   /** Units that must stay running while we wait (a container that exits fails the deploy at once). */
   units: string[]
@@ -27,7 +29,6 @@ export interface VerifyOptions {
 }
 
 const POLL_MS = 300
-const CLOCK_SKEW_MS = 1000
 
 /** Waits until every (service, app id) of the preset reports a healthy heartbeat in Redis. */
 export async function verifyByHeartbeat(ctx: Context, backend: Backend, o: VerifyOptions): Promise<{ ok: boolean; error?: string; entries: VerifyEntry[] }> {
@@ -42,7 +43,8 @@ export async function verifyByHeartbeat(ctx: Context, backend: Backend, o: Verif
       const j = parseJson(asString(raw[i] ?? null))
       const hb = j.ok ? v.safeParse(ServiceHeartbeatEvent, j.value) : undefined
       if (!hb?.success) return { ...e, status: j.ok ? 'invalid heartbeat' : 'no heartbeat yet', healthy: false }
-      const fresh = !o.freshNodes.has(e.node) || Date.parse(hb.output.timestamp) >= o.sinceMs - CLOCK_SKEW_MS
+      const since = o.freshSince.get(e.node)
+      const fresh = since === undefined || Date.parse(hb.output.timestamp) >= since
       return { ...e, status: fresh ? hb.output.status : 'only a heartbeat from before this deploy', healthy: fresh && hb.output.status === 'healthy' }
     })
     const report = JSON.stringify(entries)
@@ -50,9 +52,13 @@ export async function verifyByHeartbeat(ctx: Context, backend: Backend, o: Verif
       lastReport = report
       o.onUpdate?.(entries)
     }
+    const units = await backend.status(o.environment)
+    const down = units.filter((u) => watched.has(u.name) && u.state !== 'running').map((u) => `${u.name} exited (${u.status || u.state})`)
+    const present = new Set(units.map((u) => u.name))
+    down.push(...[...watched].filter((n) => !present.has(n)).map((n) => `${n} is gone`))
+    if (down.length) return { ok: false, error: `container ${down.join(', ')} before it became healthy`, entries }
+    // Healthy only counts while every container is still up (checked just above).
     if (entries.every((e) => e.healthy)) return { ok: true, entries }
-    const down = (await backend.status(o.environment)).filter((u) => watched.has(u.name) && u.state !== 'running')
-    if (down.length) return { ok: false, error: `container ${down.map((u) => `${u.name} ${u.status || u.state}`).join(', ')} exited before it became healthy`, entries }
     if (Date.now() >= o.deadlineMs || o.signal?.aborted) {
       const bad = entries.filter((e) => !e.healthy).map((e) => `${e.service}@${e.appId}: ${e.status}`)
       return { ok: false, error: `not healthy before the verify deadline: ${bad.join('; ')}`, entries }

@@ -144,7 +144,7 @@ describe('deploy onto the real Docker engine', () => {
     const env = uniqueEnv('f')
     envs.push(env)
     const T = topology([node('sick', ['auth'], { daprEnabled: false, environment: { SAMPLE_MODE: 'degraded' } })])
-    const r = await h.call('POST', '/orchestrator/deploy', { environment: env, topology: T, wait: true, verifyTimeoutSeconds: 8 })
+    const r = await h.call('POST', '/orchestrator/deploy', { environment: env, topology: T, wait: true, verifyTimeoutSeconds: 4 })
     expect(r.status).toBe(502)
     expect(r.body.deployment).toMatchObject({ status: 'rolled-back', result: { rolledBackTo: null } })
     expect(r.body.detail).toMatch(/auth@sick: degraded/)
