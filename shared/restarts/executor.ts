@@ -2,6 +2,7 @@ import type { RestartAppResult } from '../backends/types.ts'
 import type { Context } from '../context.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent, type OutboundEvent } from '../events/schemas.ts'
+import { acquireLease, releaseLease, renewLease } from '../environments/records.ts'
 import { compareAndDelete } from '../store/scripts.ts'
 import { asArray, asString } from '../store/ops.ts'
 import { waitForHealthyHeartbeat } from './health-wait.ts'
@@ -19,6 +20,8 @@ import { HISTORY_KEPT, type PendingRestart, type RestartHistoryEntry } from './t
 const RUNNING_TTL_MS = 60_000
 const RENEW_MS = 15_000
 const WAIT_RETRY_MS = 1_000
+/** How long a restart waits for a deploy or teardown of its environment to finish. */
+const LEASE_WAIT_MS = 120_000
 
 const timers = new WeakMap<Context, Set<ReturnType<typeof setTimeout>>>()
 const inFlight = new Map<string, Promise<RestartHistoryEntry>>()
@@ -109,7 +112,16 @@ async function execute(ctx: Context, p: PendingRestart, runningJson: string): Pr
   const startedAt = p.startedAt ?? ctx.clock.now()
   let backendName = 'unknown'
   let result: RestartAppResult
+  // The environment's deploy lease: a restart never interleaves with a deploy or teardown of its environment.
+  const token = `restart-${p.id}`
+  let leased = false
+  const renewLeaseTimer = setInterval(() => void (leased ? renewLease(ctx, p.environment, token).catch(() => undefined) : undefined), 10_000)
   try {
+    const until = Date.now() + LEASE_WAIT_MS
+    while (!(leased = (await acquireLease(ctx, p.environment, token)).ok)) {
+      if (Date.now() > until) throw new Error(`environment "${p.environment}" stayed locked by a deployment for ${LEASE_WAIT_MS / 1000} s`)
+      await new Promise((r) => setTimeout(r, 500))
+    }
     const t = await resolveTarget(ctx, p.appName, p.environment)
     backendName = t.backend.name
     if (!t.backend.restartApp) result = { ok: false, replaced: [], kept: t.instances.map((u) => u.name), error: `the ${t.backend.name} backend cannot restart apps` }
@@ -129,6 +141,8 @@ async function execute(ctx: Context, p: PendingRestart, runningJson: string): Pr
     result = { ok: false, replaced: [], kept: [], error: e instanceof Error ? e.message : String(e) }
   } finally {
     clearInterval(renew)
+    clearInterval(renewLeaseTimer)
+    if (leased) await releaseLease(ctx, p.environment, token).catch(() => undefined)
   }
   const finishedAt = ctx.clock.now()
   const entry: RestartHistoryEntry = {
