@@ -5,13 +5,12 @@ import type Docker from 'dockerode'
  * instance to choose from would: a probe fails only when no instance answers /health.
  * Instances (host ports) come from the engine's labelled containers, refreshed each probe.
  */
-export function startProber(docker: Docker, env: string, app: string, intervalMs = 50, expected?: number) {
+export function startProber(docker: Docker, env: string, app: string, intervalMs = 50, expected?: number, ports: () => Promise<number[]> = () => containerPorts(docker, env, app)) {
   let stopped = false
   const stats = { probes: 0, failed: 0, maxUnavailable: 0, errors: [] as string[] }
   const known = new Set<number>()
   const once = async () => {
-    const list = await docker.listContainers({ filters: { label: ['bannou.managed=true', `bannou.environment=${env}`, `bannou.app=${app}`, 'bannou.role=app'] } })
-    for (const c of list) for (const p of (JSON.parse(c.Labels['bannou.spec'] ?? '{}').hostPorts ?? []) as number[]) known.add(p)
+    for (const p of await ports()) known.add(p)
     const results = await Promise.all(
       [...known].map(async (p) => {
         try {
@@ -47,3 +46,22 @@ export function startProber(docker: Docker, env: string, app: string, intervalMs
     },
   }
 }
+
+/** Host ports of an app's containers (compose backend: from their spec labels). */
+export async function containerPorts(docker: Docker, env: string, app: string): Promise<number[]> {
+  const list = await docker.listContainers({ filters: { label: ['bannou.managed=true', `bannou.environment=${env}`, `bannou.app=${app}`, 'bannou.role=app'] } })
+  return list.flatMap((c) => (JSON.parse(c.Labels['bannou.spec'] ?? '{}').hostPorts ?? []) as number[])
+}
+
+/** Host ports of an app's swarm service (from its unit specs label). */
+export async function servicePorts(docker: Docker, env: string, app: string): Promise<number[]> {
+  const list = (await docker.listServices({ filters: { label: ['bannou.managed=true', `bannou.environment=${env}`, `bannou.app=${app}`, 'bannou.role=app'] } })) as unknown as { Spec: { Labels: Record<string, string> } }[]
+  return list.flatMap((s) => (JSON.parse(s.Spec.Labels['bannou.specs'] ?? '[]') as { hostPorts: number[] }[]).flatMap((u) => u.hostPorts))
+}
+
+/** The sample image has node: a Docker health check that asks the instance's own /health. */
+export const NODE_HEALTHCHECK = JSON.stringify([
+  '/usr/bin/node',
+  '-e',
+  "const p=(process.env.BANNOU_PORTS||'').split(',')[Number(process.env.BANNOU_TaskSlot||1)-1]||process.env.PORT;require('http').get('http://127.0.0.1:'+p+'/health',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))",
+])

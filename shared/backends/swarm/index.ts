@@ -21,6 +21,7 @@ import { KIND_LABEL, SPECS_LABEL, serviceNameOf, serviceSpec, unitNameOf, update
 
 const PROBE_TIMEOUT_MS = 2000
 const UPDATE_POLL_MS = 250
+const START_TIMEOUT_MS = 120_000
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const code = (e: unknown) => (e as { statusCode?: number })?.statusCode
 
@@ -41,8 +42,9 @@ interface SwarmTask {
   Status: { State: string; Message?: string; Err?: string; ContainerStatus?: { ContainerID?: string } }
 }
 
+/** `starting` = the container runs and its health check has not passed yet: running, like a fresh compose container. */
 const taskState = (s: string): UnitState =>
-  s === 'running' ? 'running' : ['new', 'pending', 'assigned', 'accepted', 'ready', 'preparing', 'starting'].includes(s) ? 'created' : s === 'remove' ? 'removing' : 'exited'
+  s === 'running' || s === 'starting' ? 'running' : ['new', 'pending', 'assigned', 'accepted', 'ready', 'preparing', 'starting'].includes(s) ? 'created' : s === 'remove' ? 'removing' : 'exited'
 
 const specsOf = (s: SwarmService): UnitSpec[] => {
   try {
@@ -90,10 +92,27 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
     const spec = serviceSpec({ config, name, specs, revision: opts.revision, deploymentId: opts.deploymentId })
     if (!current) {
       await docker.createService(spec)
-      return
+    } else {
+      if (JSON.stringify(specsOf(current)) === JSON.stringify([...specs].sort((a, b) => a.replica - b.replica))) return
+      await docker.getService(current.ID).update({ version: current.Version.Index, ...spec })
+      const done = await awaitUpdate(name, Date.now() + START_TIMEOUT_MS)
+      if (done.state !== 'completed') throw new Error(`swarm update of ${name} ${done.state}: ${done.message}`)
     }
-    if (JSON.stringify(specsOf(current)) === JSON.stringify([...specs].sort((a, b) => a.replica - b.replica))) return
-    await docker.getService(current.ID).update({ version: current.Version.Index, ...spec })
+    await awaitStarted(name, specs.length, Date.now() + START_TIMEOUT_MS)
+  }
+
+  /** Like a compose apply, returns once every task's container has started (or throws with the task's error). */
+  async function awaitStarted(name: string, replicas: number, deadlineMs: number) {
+    while (true) {
+      const s = await inspect(name)
+      if (!s) throw new Error(`service ${name} disappeared`)
+      const tasks = (await tasksOf(s.ID)).filter((t) => t.DesiredState === 'running')
+      const failed = tasks.find((t) => ['failed', 'rejected'].includes(t.Status.State))
+      if (failed) throw new Error(`task ${failed.ID} of ${name} ${failed.Status.State}: ${failed.Status.Err ?? failed.Status.Message ?? ''}`)
+      if (tasks.filter((t) => t.Status.State === 'running' || t.Status.State === 'starting').length >= replicas) return
+      if (Date.now() > deadlineMs) throw new Error(`tasks of ${name} did not start in time`)
+      await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
+    }
   }
 
   /** Waits until a service update finished (completed, rolled back or paused). */
@@ -287,8 +306,11 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       await docker.getService(s.ID).update({ version: s.Version.Index, ...spec })
       opts.onProgress?.(`swarm update of ${name} started (${opts.strategy})`)
       const done = await awaitUpdate(name, Date.now() + 10 * 60_000)
+      // Swarm calls an update complete when the last task started; we wait until every task runs (passed its health check).
+      const deadline = Date.now() + 120_000
+      while (done.state === 'completed' && (await runningTasks(s.ID)).length < specs.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
       const after = await runningTasks(s.ID)
-      const ok = done.state === 'completed'
+      const ok = done.state === 'completed' && after.length >= specs.length
       return {
         ok,
         replaced: ok ? before.map((t) => ({ old: t.ID, new: after.find((x) => x.Slot === t.Slot)?.ID ?? '' })) : [],
