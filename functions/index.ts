@@ -15,6 +15,7 @@ import requestRestart from './request-restart.ts'
 import containerStatus from './container-status.ts'
 import containers from './containers.ts'
 import servicesRestart from './services-restart.ts'
+import topology from './topology.ts'
 
 /** The registry: every endpoint, nothing else. */
-export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats, deploy, deployments, deployment, teardown, clean, logs, backends, requestRestart, containerStatus, containers, servicesRestart]
+export const functions = [healthInfrastructure, healthServices, shouldRestart, presets, status, heartbeats, deploy, deployments, deployment, teardown, clean, logs, backends, requestRestart, containerStatus, containers, servicesRestart, topology]
