@@ -22,6 +22,7 @@ import { KIND_LABEL, SPECS_LABEL, serviceNameOf, serviceSpec, unitNameOf, update
 const PROBE_TIMEOUT_MS = 2000
 const UPDATE_POLL_MS = 250
 const START_TIMEOUT_MS = 120_000
+const NO_UPDATE_AFTER_MS = 3_000
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const code = (e: unknown) => (e as { statusCode?: number })?.statusCode
 
@@ -30,7 +31,7 @@ interface SwarmService {
   Version: { Index: number }
   CreatedAt: string
   Spec: Docker.CreateServiceOptions & { Labels: Record<string, string>; TaskTemplate: { ForceUpdate?: number; ContainerSpec: { Env?: string[]; Image: string; StopGracePeriod?: number } } }
-  UpdateStatus?: { State: string; Message?: string }
+  UpdateStatus?: { State: string; Message?: string; StartedAt?: string }
 }
 
 interface SwarmTask {
@@ -95,7 +96,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
     } else {
       if (JSON.stringify(specsOf(current)) === JSON.stringify([...specs].sort((a, b) => a.replica - b.replica))) return
       await docker.getService(current.ID).update({ version: current.Version.Index, ...spec })
-      const done = await awaitUpdate(name, Date.now() + START_TIMEOUT_MS)
+      const done = await awaitUpdate(name, Date.now() + START_TIMEOUT_MS, current.UpdateStatus)
       if (done.state !== 'completed') throw new Error(`swarm update of ${name} ${done.state}: ${done.message}`)
     }
     await awaitStarted(name, specs.length, Date.now() + START_TIMEOUT_MS)
@@ -115,14 +116,20 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
     }
   }
 
-  /** Waits until a service update finished (completed, rolled back or paused). */
-  async function awaitUpdate(name: string, deadlineMs: number): Promise<{ state: string; message: string }> {
+  /**
+   * Waits until the service update issued after `before` finished (completed, rolled back or
+   * paused). UpdateStatus still shows the previous update until Swarm starts the new one.
+   */
+  async function awaitUpdate(name: string, deadlineMs: number, before: SwarmService['UpdateStatus']): Promise<{ state: string; message: string }> {
+    const t0 = Date.now()
     while (true) {
       const s = await inspect(name)
       const st = s?.UpdateStatus
       if (!s) return { state: 'missing', message: `service ${name} disappeared` }
-      if (st && ['completed', 'rollback_completed', 'paused', 'rollback_paused'].includes(st.State)) return { state: st.State, message: st.Message ?? '' }
-      if (!st && (await runningTasks(s.ID)).length >= (s.Spec.Mode?.Replicated?.Replicas ?? 0)) return { state: 'completed', message: 'no update was needed' }
+      const fresh = st && st.StartedAt !== before?.StartedAt
+      if (fresh && ['completed', 'rollback_completed', 'paused', 'rollback_paused'].includes(st.State)) return { state: st.State, message: st.Message ?? '' }
+      // Changes that do not touch the task template (replicas, service labels) start no update at all.
+      if (!fresh && Date.now() - t0 > NO_UPDATE_AFTER_MS && (await runningTasks(s.ID)).length >= (s.Spec.Mode?.Replicated?.Replicas ?? 0)) return { state: 'completed', message: 'no rolling update was needed' }
       if (Date.now() > deadlineMs) return { state: 'timeout', message: `update of ${name} did not finish in time (${st?.State ?? 'unknown'})` }
       await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
     }
@@ -301,11 +308,11 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
         graceSeconds: grace,
         forceUpdate: (s.Spec.TaskTemplate.ForceUpdate ?? 0) + 1,
       })
-      const monitor = opts.strategy === 'graceful' ? 5 : 1
+      const monitor = opts.strategy === 'graceful' ? 2 : 1
       Object.assign(spec, { UpdateConfig: updateConfig(opts.strategy, opts.maxParallel, monitor), RollbackConfig: updateConfig('force', 1, 1) })
       await docker.getService(s.ID).update({ version: s.Version.Index, ...spec })
       opts.onProgress?.(`swarm update of ${name} started (${opts.strategy})`)
-      const done = await awaitUpdate(name, Date.now() + 10 * 60_000)
+      const done = await awaitUpdate(name, Date.now() + 10 * 60_000, s.UpdateStatus)
       // Swarm calls an update complete when the last task started; we wait until every task runs (passed its health check).
       const deadline = Date.now() + 120_000
       while (done.state === 'completed' && (await runningTasks(s.ID)).length < specs.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
