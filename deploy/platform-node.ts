@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createComposeBackend } from '../shared/backends/compose/index.ts'
+import { createSwarmBackend } from '../shared/backends/swarm/index.ts'
 import { checkInfrastructureServer } from '../shared/health/protocol-checks.ts'
 import { createAmqpBroker } from '../shared/events/amqp-broker.ts'
 import { declareTopologyOn } from '../shared/events/relay-transport.ts'
@@ -27,6 +28,6 @@ export const nodePlatform: Platform = {
     const files = (await readdir(directory)).filter((f) => /\.ya?ml$/.test(f)).sort()
     return Promise.all(files.map(async (f) => ({ file: join(directory, f), ...parseYamlDocument(await readFile(join(directory, f), 'utf8')) })))
   },
-  backendDrivers: { compose: (config) => createComposeBackend(config) },
+  backendDrivers: { compose: (config) => createComposeBackend(config), swarm: (config) => createSwarmBackend(config) },
   checkInfrastructure: checkInfrastructureServer,
 }

@@ -79,11 +79,10 @@ const EnvSchema = v.object({
   ORCHESTRATOR_HEARTBEAT_TIMEOUT: intFrom('seconds', 1, 86400, 90),
   ORCHESTRATOR_DEGRADATION_THRESHOLD: numberFrom('minutes', 0, 5),
   ORCHESTRATOR_HEALTH_CACHE_MS: intFrom('milliseconds', 0, 60000, 1000),
-  // Scheduler (scheduler/): singleton lease, sweep retention, restart coalescing
+  // Scheduler (scheduler/): singleton lease, sweep retention
   ORCHESTRATOR_SCHEDULER_LEASE_TTL_MS: intFrom('milliseconds', 200, 600_000, 15_000),
   ORCHESTRATOR_SCHEDULER_LEASE_RETRY_MS: intFrom('milliseconds', 50, 600_000, 2_000),
   ORCHESTRATOR_HEARTBEAT_RETENTION: intFrom('seconds', 1, 30 * 86400, 3600),
-  ORCHESTRATOR_RESTART_COALESCE_WINDOW: intFrom('seconds', 0, 86400, 60),
   ORCHESTRATOR_DAPR_PLACEMENT_URL: url('ORCHESTRATOR_DAPR_PLACEMENT_URL'),
   ORCHESTRATOR_KEY_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits, _ : . - only')), ''),
   ORCHESTRATOR_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
@@ -102,6 +101,13 @@ const EnvSchema = v.object({
   ORCHESTRATOR_DEPLOY_VERIFY_TIMEOUT: intFrom('seconds', 1, 3600, 120),
   ORCHESTRATOR_INFRA_WAIT_TIMEOUT: intFrom('seconds', 1, 3600, 120),
   ORCHESTRATOR_STOP_GRACE_PERIOD: intFrom('seconds', 0, 600, 10),
+  // Restarts and backend detection (shared/restarts, shared/backends/detection.ts)
+  ORCHESTRATOR_RESTART_COALESCE_WINDOW: numberFrom('seconds', 0, 10),
+  ORCHESTRATOR_RESTART_BUDGET: intFrom('restarts', 1, 1000, 3),
+  ORCHESTRATOR_RESTART_BUDGET_WINDOW: intFrom('seconds', 1, 86400, 600),
+  ORCHESTRATOR_MAX_CONCURRENT_RESTARTS: intFrom('restarts', 1, 100, 2),
+  ORCHESTRATOR_RESTART_HEALTH_TIMEOUT: intFrom('seconds', 1, 3600, 60),
+  ORCHESTRATOR_BACKEND_CACHE_SECONDS: intFrom('seconds', 0, 3600, 10),
 })
 
 export type StoreDriverName = 'memory' | 'redis' | 'upstash'
@@ -129,14 +135,28 @@ export interface Config {
   healthCacheMs: number
   /** Scheduler lease and sweep settings (see README "Scheduler"). */
   scheduler: SchedulerConfig
-  /** Requests for the same app within this many seconds of an accepted one coalesce into it. */
-  restartCoalesceWindowSeconds: number
   daprPlacementUrl?: string
   keyPrefix: string
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** true when state lives only in this process (no Redis configured). */
   embedded: boolean
   deploy: DeployConfig
+  restarts: RestartsConfig
+  /** How long GET /orchestrator/backends reuses a detection (0 = always probe). */
+  backendCacheSeconds: number
+}
+
+/** Limits of the restart path (shared/restarts). */
+export interface RestartsConfig {
+  /** Requests for one app within this window merge into one restart. */
+  coalesceWindowSeconds: number
+  /** At most `budget` restarts of one app per `budgetWindowSeconds`; beyond: 429. */
+  budget: number
+  budgetWindowSeconds: number
+  /** Restarts running at once in one environment. */
+  maxConcurrentPerEnvironment: number
+  /** How long a replacement instance may take to report a healthy heartbeat. */
+  healthTimeoutSeconds: number
 }
 
 /** Settings of the deploy engine (shared/environments) and the compose backend. */
@@ -239,7 +259,6 @@ export function loadConfig(env: EnvRecord): Config {
       leaseRetryMs: e.ORCHESTRATOR_SCHEDULER_LEASE_RETRY_MS,
       heartbeatRetentionSeconds: e.ORCHESTRATOR_HEARTBEAT_RETENTION,
     },
-    restartCoalesceWindowSeconds: e.ORCHESTRATOR_RESTART_COALESCE_WINDOW,
     daprPlacementUrl: e.ORCHESTRATOR_DAPR_PLACEMENT_URL,
     keyPrefix: e.ORCHESTRATOR_KEY_PREFIX,
     logLevel: e.ORCHESTRATOR_LOG_LEVEL,
@@ -260,5 +279,13 @@ export function loadConfig(env: EnvRecord): Config {
       infrastructureWaitSeconds: e.ORCHESTRATOR_INFRA_WAIT_TIMEOUT,
       stopGraceSeconds: e.ORCHESTRATOR_STOP_GRACE_PERIOD,
     },
+    restarts: {
+      coalesceWindowSeconds: e.ORCHESTRATOR_RESTART_COALESCE_WINDOW,
+      budget: e.ORCHESTRATOR_RESTART_BUDGET,
+      budgetWindowSeconds: e.ORCHESTRATOR_RESTART_BUDGET_WINDOW,
+      maxConcurrentPerEnvironment: e.ORCHESTRATOR_MAX_CONCURRENT_RESTARTS,
+      healthTimeoutSeconds: e.ORCHESTRATOR_RESTART_HEALTH_TIMEOUT,
+    },
+    backendCacheSeconds: e.ORCHESTRATOR_BACKEND_CACHE_SECONDS,
   }
 }

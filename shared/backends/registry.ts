@@ -63,8 +63,19 @@ export async function selectBackend(ctx: Context): Promise<Backend> {
       if (p.available) return b
       why.push(`${name}: ${p.detail}`)
     }
-    if (want !== 'auto' && !ctx.platform.backendDrivers?.[want]) {
+    if (want !== 'auto' && !ctx.platform.backendDrivers) {
       throw new OrchestratorError({ status: 501, code: 'backend-not-supported', title: 'Backend not supported here', detail: why.join('; ') })
+    }
+    if (want !== 'auto') {
+      // A named backend never falls back to another one (reference: "Backend Priority System").
+      throw new OrchestratorError({
+        status: 503,
+        code: 'backend-unavailable',
+        title: `The ${want} backend is unavailable`,
+        detail: `ORCHESTRATOR_PREFERRED_BACKEND=${want}, but ${why.join('; ')}. There is no fallback to another backend; nothing was changed.`,
+        retryAfterSeconds: 5,
+        extra: { backend: want },
+      })
     }
     throw dependencyUnavailable('docker', `No container backend is available (${why.join('; ')}).`)
   })()

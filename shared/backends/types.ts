@@ -132,6 +132,41 @@ export interface PruneResult {
   reclaimedBytes: number
 }
 
+export type RestartStrategy = 'graceful' | 'immediate' | 'force'
+
+/** One new instance started by a restart, as the health wait sees it. */
+export interface NewInstance {
+  /** Canonical unit name (what it will be called once the old one is gone). */
+  unit: string
+  /** What the instance reports as `instanceId` in its heartbeats (BANNOU_InstanceId). */
+  instanceId: string
+  spec: UnitSpec
+  startedAtMs: number
+}
+
+export interface RestartAppOptions {
+  strategy: RestartStrategy
+  /** Seconds an old instance gets between SIGTERM and SIGKILL (graceful only; immediate and force use 0). */
+  graceSeconds: number
+  /** Instances replaced at once (graceful/immediate). */
+  maxParallel: number
+  /** Env applied to the new instances (POST /orchestrator/services/restart `environment`). */
+  env?: Record<string, string>
+  restartId: string
+  /** Resolves when the instance reports a healthy heartbeat, or with ok=false at the deadline. */
+  waitHealthy(instance: NewInstance, signal: AbortSignal): Promise<{ ok: boolean; detail: string }>
+  onProgress?(message: string): void
+}
+
+export interface RestartAppResult {
+  ok: boolean
+  /** old unit/task -> new instance id, in the order they were replaced. */
+  replaced: { old: string; new: string }[]
+  error?: string
+  /** Old instances left (or put back) in place because the rollout stopped. */
+  kept: string[]
+}
+
 export interface Backend {
   name: BackendName
   capabilities: Capabilities
@@ -151,6 +186,8 @@ export interface Backend {
   /** Host address where a unit's port can be reached from the orchestrator (127.0.0.1 on host networking). */
   addressOf(unit: string): Promise<string | null>
   close(): Promise<void>
+  /** Restarts every instance of one app with a strategy (shared/restarts); absent = not supported. */
+  restartApp?(environment: string, app: string, opts: RestartAppOptions): Promise<RestartAppResult>
 }
 
 export type BackendDriver = (config: import('../config.ts').Config) => Backend

@@ -1,7 +1,10 @@
 import * as v from 'valibot'
 import type { Context } from '../context.ts'
 import { HEARTBEAT_STATUSES, ServiceHeartbeatEvent } from '../heartbeats/schema.ts'
+import { OrchestratorError } from '../errors.ts'
+import { requestRestart } from '../restarts/request-restart.ts'
 import { requestRestarts, type RestartDecision, type RestartRequest } from '../restarts/requests.ts'
+import { managedAppIds } from '../restarts/target.ts'
 import { asArray, asString } from '../store/ops.ts'
 import { fencedWrite, type Fence } from '../store/fenced.ts'
 import type { Command, Reply, Script } from '../store/types.ts'
@@ -29,7 +32,11 @@ export interface DegradationResult {
   restartCandidates: number
   restartsAccepted: number
   restartsCoalesced: number
-  decisions: { appName: string; reason: string; decision: RestartDecision['decision']; requestId: string | null }[]
+  /** Managed apps whose restart budget is spent (the request path answered 429). */
+  restartsOverBudget: number
+  /** Apps no deployment of ours runs: the decision is recorded, nothing can act on it. */
+  restartsRecordedOnly: number
+  decisions: { appName: string; reason: string; decision: RestartDecision['decision'] | 'scheduled' | 'running' | 'over-budget'; requestId: string | null }[]
 }
 
 /**
@@ -123,13 +130,13 @@ function statusOf(raw: string | null): { status: InstanceStatus; appId: string |
  * and asks for a restart of every app the smart-restart rules condemn — through the same
  * request path as the request-restart endpoint, which coalesces repeats.
  */
-export async function checkDegradation(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, opts: DegradationOptions = {}): Promise<DegradationResult> {
+export async function checkDegradation(ctx: Context, opts: DegradationOptions = {}): Promise<DegradationResult> {
   const { store, keys } = ctx
   // Lua's unpack() takes at most ~8000 values, which bounds the members per script call.
   const batch = Math.min(opts.batchSize ?? 5000, 7000)
   const now = ctx.clock.now()
   const threshold = ctx.config.degradationThresholdMinutes
-  const result: DegradationResult = { instances: 0, healthy: 0, degraded: 0, unavailable: 0, marked: 0, cleared: 0, restartCandidates: 0, restartsAccepted: 0, restartsCoalesced: 0, decisions: [] }
+  const result: DegradationResult = { instances: 0, healthy: 0, degraded: 0, unavailable: 0, marked: 0, cleared: 0, restartCandidates: 0, restartsAccepted: 0, restartsCoalesced: 0, restartsOverBudget: 0, restartsRecordedOnly: 0, decisions: [] }
   const services = new Map<string, { total: number; healthy: number; unavailable: number; since: number | null }>()
   const restarts = new Map<string, RestartRequest>()
 
@@ -213,18 +220,47 @@ export async function checkDegradation(ctx: Pick<Context, 'store' | 'keys' | 'cl
   }
 
   result.restartCandidates = restarts.size
-  if (restarts.size) {
-    const requests = [...restarts.values()]
-    const decisions = await requestRestarts(ctx, requests)
-    decisions.forEach((d, i) => {
-      if (d.decision === 'accepted') result.restartsAccepted++
-      else result.restartsCoalesced++
-      if (result.decisions.length < DECISIONS_SHOWN && d.decision === 'accepted') {
-        result.decisions.push({ appName: d.appName, reason: requests[i]!.reason, decision: d.decision, requestId: d.requestId })
-      }
-    })
-  }
+  if (restarts.size) await requestCandidateRestarts(ctx, [...restarts.values()], result)
   return result
+}
+
+/**
+ * Apps a deployment of ours runs go through the same path as POST …/request-restart
+ * (coalescing, budgets, execution on the backend); for the rest the decision is only recorded,
+ * in one batched script, since no backend can act on them.
+ */
+async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[], result: DegradationResult) {
+  const managed = await managedAppIds(ctx)
+  const recordOnly: RestartRequest[] = []
+  const show = (d: DegradationResult['decisions'][number]) => {
+    if (result.decisions.length < DECISIONS_SHOWN) result.decisions.push(d)
+  }
+  for (const r of requests) {
+    if (!managed.has(r.appName)) {
+      recordOnly.push(r)
+      continue
+    }
+    try {
+      const a = await requestRestart(ctx, { appName: r.appName, reason: r.reason, priority: r.priority ?? 'graceful', requestedBy: r.requestedBy })
+      if (a.status === 'scheduled') result.restartsAccepted++
+      else result.restartsCoalesced++
+      show({ appName: a.appName, reason: r.reason, decision: a.status, requestId: a.restartId })
+    } catch (e) {
+      if (!(e instanceof OrchestratorError)) throw e
+      if (e.status === 429) {
+        result.restartsOverBudget++
+        show({ appName: r.appName, reason: r.reason, decision: 'over-budget', requestId: null })
+      } else recordOnly.push({ ...r, detail: `${r.detail ?? ''} (${e.detail})`.trim() })
+    }
+  }
+  if (recordOnly.length === 0) return
+  result.restartsRecordedOnly += recordOnly.length
+  const decisions = await requestRestarts(ctx, recordOnly)
+  decisions.forEach((d, i) => {
+    if (d.decision === 'accepted') result.restartsAccepted++
+    else result.restartsCoalesced++
+    if (d.decision === 'accepted') show({ appName: d.appName, reason: recordOnly[i]!.reason, decision: d.decision, requestId: d.requestId })
+  })
 }
 
 async function writeMarks(ctx: Pick<Context, 'store'>, writes: Command[], fence: Fence | undefined) {

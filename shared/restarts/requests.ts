@@ -80,7 +80,7 @@ export type RestartDecision =
 export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, requests: readonly RestartRequest[]): Promise<RestartDecision[]> {
   const { keys } = ctx
   const now = ctx.clock.now()
-  const windowMs = Math.max(1, ctx.config.restartCoalesceWindowSeconds * 1000)
+  const windowMs = Math.max(1, ctx.config.restarts.coalesceWindowSeconds * 1000)
   const records = requests.map(
     (r): RestartRecord => ({
       requestId: crypto.randomUUID(),

@@ -37,6 +37,16 @@ export function createKeys(prefix = '') {
     deployment: (env: string) => `${p}orchestrator:deployment:${env}`,
     revisions: (env: string) => `${p}orchestrator:revisions:${env}`,
     restarts: (appName: string) => `${p}orchestrator:restarts:${appName}`,
+    /** Pending (coalescing) restart request of one app: JSON, expires a while after it is due. */
+    restartPending: (appName: string) => `${p}orchestrator:restart:pending:${appName}`,
+    /** Restart running for one app: its id, PX lease so a dead orchestrator frees it. */
+    restartRunning: (appName: string) => `${p}orchestrator:restart:running:${appName}`,
+    /** Sorted set of restart ids charged to one app's budget, score = when (ms). */
+    restartBudget: (appName: string) => `${p}orchestrator:restart:budget:${appName}`,
+    /** Sorted set of restarts running in one environment, score = lease expiry (ms): the concurrency limit. */
+    restartSlots: (env: string) => `${p}orchestrator:restart:slots:${env}`,
+    /** Set of app names with a pending restart (so the scheduler finds due ones without SCAN). */
+    restartQueue: `${p}orchestrator:restart:queue`,
     outbox: `${p}orchestrator:outbox`,
     audit: `${p}orchestrator:audit`,
     lease: (name: string) => `${p}orchestrator:lease:${name}`,

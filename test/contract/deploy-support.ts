@@ -21,6 +21,8 @@ export function deployHarness(images: { sample: string; dapr: string }, env: Rec
   const ctx = testContext({
     ORCHESTRATOR_DOCKER_HOST: DOCKER_HOST,
     ORCHESTRATOR_DOCKER_NETWORK: 'host',
+    // Another suite may turn swarm mode on for a while; these tests mean the compose backend.
+    ORCHESTRATOR_PREFERRED_BACKEND: 'compose',
     ORCHESTRATOR_DEFAULT_IMAGE: images.sample,
     ORCHESTRATOR_DAPR_IMAGE: images.dapr,
     ORCHESTRATOR_EXTERNAL_REDIS: '127.0.0.1:6379',

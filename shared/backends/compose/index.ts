@@ -18,6 +18,7 @@ import {
   type UnitState,
 } from '../types.ts'
 import { createDemuxer, dockerClient } from './client.ts'
+import { rollingRestart } from './rolling.ts'
 
 const PROBE_TIMEOUT_MS = 2000
 
@@ -287,6 +288,8 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     },
 
     close: async () => {},
+
+    restartApp: (environment, app, opts) => rollingRestart({ docker, config, list }, environment, app, opts),
   }
 }
 

@@ -1,0 +1,206 @@
+import type Docker from 'dockerode'
+import { createServer } from 'node:net'
+import type { Config } from '../../config.ts'
+import { LABELS, type NewInstance, type RestartAppOptions, type RestartAppResult, type Unit, type UnitSpec } from '../types.ts'
+
+/**
+ * Rolling restarts on plain Docker, which has none (the reference's compose column): for each
+ * old instance start a replacement beside it (a fresh host port when containers share the
+ * host network), wait for its healthy heartbeat, then stop the old one with its grace period
+ * and give the replacement the canonical name. At every moment at least one healthy instance
+ * exists. A replacement that never gets healthy is removed and the rollout stops, leaving the
+ * old instances running.
+ */
+export interface RollingDeps {
+  docker: Docker
+  config: Config
+  /** Every labelled unit on the engine (all environments): ports in use. */
+  list(env?: string): Promise<Unit[]>
+}
+
+const code = (e: unknown) => (e as { statusCode?: number })?.statusCode
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
+const EXIT_POLL_MS = 200
+
+/** A port in the configured range that no labelled unit claims and that nothing listens on. */
+async function freePort(config: Config, taken: Set<number>): Promise<number> {
+  const [from, to] = config.deploy.hostPortRange
+  for (let tries = 0; tries < 200; tries++) {
+    const p = from + Math.floor(Math.random() * (to - from + 1))
+    if (taken.has(p)) continue
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer()
+      s.once('error', () => resolve(false))
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)))
+    })
+    if (ok) {
+      taken.add(p)
+      return p
+    }
+  }
+  throw new Error(`no free host port in ${from}-${to}`)
+}
+
+const setArg = (cmd: string[], flag: string, value: string) => {
+  const i = cmd.indexOf(flag)
+  if (i >= 0 && i + 1 < cmd.length) cmd[i + 1] = value
+}
+
+/** The replacement specs of one replica: new host ports (host networking), env overrides applied. */
+async function respec(deps: RollingDeps, app: UnitSpec, sidecar: UnitSpec | undefined, env: Record<string, string>, taken: Set<number>) {
+  const hostNet = deps.config.deploy.network === 'host'
+  const nextApp: UnitSpec = { ...app, env: { ...app.env, ...env }, hostPorts: [...app.hostPorts] }
+  const nextSide: UnitSpec | undefined = sidecar ? { ...sidecar, command: [...(sidecar.command ?? [])], hostPorts: [...sidecar.hostPorts] } : undefined
+  if (!hostNet) return { app: nextApp, sidecar: nextSide }
+  const port = await freePort(deps.config, taken)
+  nextApp.env.PORT = String(port)
+  nextApp.hostPorts = [port]
+  if (nextSide) {
+    const [http, grpc] = [await freePort(deps.config, taken), await freePort(deps.config, taken)]
+    nextSide.hostPorts = [http, grpc]
+    setArg(nextSide.command!, '--app-port', String(port))
+    setArg(nextSide.command!, '--dapr-http-port', String(http))
+    setArg(nextSide.command!, '--dapr-grpc-port', String(grpc))
+    nextApp.env.DAPR_HTTP_ENDPOINT = `http://${sidecar!.name}:${http}`
+    nextApp.env.DAPR_GRPC_ENDPOINT = `http://${sidecar!.name}:${grpc}`
+  }
+  return { app: nextApp, sidecar: nextSide }
+}
+
+/** Creates and starts one container from a spec under a (temporary) name; the spec label keeps the canonical name. */
+async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, old: Unit, restartId: string) {
+  const network = deps.config.deploy.network
+  const hostNet = network === 'host'
+  const c = await deps.docker.createContainer({
+    name,
+    Image: spec.image,
+    // BANNOU_InstanceId is not part of the spec: it tells this instance's heartbeats apart from its predecessor's.
+    Env: [...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), `BANNOU_InstanceId=${name}`],
+    ...(spec.command ? { Cmd: spec.command } : {}),
+    Hostname: hostNet ? undefined : spec.name,
+    Labels: {
+      [LABELS.managed]: 'true',
+      [LABELS.environment]: spec.environment,
+      [LABELS.app]: spec.app,
+      [LABELS.role]: spec.role,
+      [LABELS.replica]: String(spec.replica),
+      [LABELS.revision]: String(old.revision),
+      [LABELS.deployment]: restartId,
+      [LABELS.spec]: JSON.stringify(spec),
+    },
+    HostConfig: { NetworkMode: network, ExtraHosts: spec.extraHosts, RestartPolicy: { Name: 'no' } },
+    ...(hostNet ? {} : { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } } }),
+  })
+  await c.start()
+  return name
+}
+
+async function stopAndRemove(docker: Docker, name: string, graceSeconds: number) {
+  const c = docker.getContainer(name)
+  await c.stop({ t: graceSeconds }).catch((e) => (code(e) === 304 || code(e) === 404 ? undefined : Promise.reject(e)))
+  await c.remove({ force: true }).catch((e) => (code(e) === 404 ? undefined : Promise.reject(e)))
+}
+
+/** Health wait raced against the container exiting (an exited replacement fails at once). */
+async function healthy(docker: Docker, inst: NewInstance, containerName: string, opts: RestartAppOptions) {
+  const ac = new AbortController()
+  const exited = (async () => {
+    while (!ac.signal.aborted) {
+      const info = await docker.getContainer(containerName).inspect().catch(() => null)
+      if (!info || !info.State.Running) return { ok: false, detail: `${containerName} ${info ? `exited with code ${info.State.ExitCode}` : 'disappeared'} before it became healthy` }
+      await new Promise((r) => setTimeout(r, EXIT_POLL_MS))
+    }
+    return { ok: false, detail: 'aborted' }
+  })()
+  try {
+    return await Promise.race([opts.waitHealthy(inst, ac.signal), exited])
+  } finally {
+    ac.abort()
+  }
+}
+
+interface Replica {
+  app: Unit
+  sidecar?: Unit
+}
+
+export async function rollingRestart(deps: RollingDeps, environment: string, app: string, opts: RestartAppOptions): Promise<RestartAppResult> {
+  const { docker } = deps
+  const all = await deps.list()
+  const mine = all.filter((u) => u.environment === environment && u.app === app && u.spec)
+  const replicas: Replica[] = mine
+    .filter((u) => u.role === 'app')
+    .sort((a, b) => a.replica - b.replica)
+    .map((u) => ({ app: u, sidecar: mine.find((s) => s.role === 'sidecar' && s.name === `${u.name}-dapr`) }))
+  const taken = new Set(all.flatMap((u) => u.spec?.hostPorts ?? []))
+  const result: RestartAppResult = { ok: true, replaced: [], kept: [] }
+  const env = opts.env ?? {}
+  const suffix = opts.restartId.slice(0, 8)
+
+  if (opts.strategy === 'force') {
+    // All at once: stop everything (no grace), recreate from the same specs, then check health.
+    await Promise.all(replicas.flatMap((r) => [r.sidecar, r.app]).filter((u): u is Unit => !!u).map((u) => stopAndRemove(docker, u.name, 0)))
+    const started = await Promise.all(
+      replicas.map(async (r) => {
+        const spec = { ...r.app.spec!, env: { ...r.app.spec!.env, ...env } }
+        const startedAtMs = Date.now()
+        await startUnit(deps, spec, spec.name, r.app, opts.restartId)
+        if (r.sidecar) await startUnit(deps, r.sidecar.spec!, r.sidecar.name, r.sidecar, opts.restartId)
+        result.replaced.push({ old: r.app.name, new: spec.name })
+        return { unit: spec.name, instanceId: spec.name, spec, startedAtMs }
+      }),
+    )
+    const checks = await Promise.all(started.map((i) => healthy(docker, i, i.unit, opts)))
+    const bad = checks.filter((c) => !c.ok)
+    if (bad.length) Object.assign(result, { ok: false, error: bad.map((b) => b.detail).join('; ') })
+    return result
+  }
+
+  const batch = Math.max(1, opts.maxParallel)
+  for (let i = 0; i < replicas.length; i += batch) {
+    const group = replicas.slice(i, i + batch)
+    const staged = await Promise.all(
+      group.map(async (r) => {
+        const next = await respec(deps, r.app.spec!, r.sidecar?.spec ?? undefined, env, taken)
+        const tempApp = `${r.app.name}-next-${suffix}`
+        const tempSide = r.sidecar ? `${r.sidecar.name}-next-${suffix}` : undefined
+        const startedAtMs = Date.now()
+        try {
+          await startUnit(deps, next.app, tempApp, r.app, opts.restartId)
+          if (r.sidecar && next.sidecar) await startUnit(deps, next.sidecar, tempSide!, r.sidecar, opts.restartId)
+        } catch (e) {
+          return { r, tempApp, tempSide, check: { ok: false, detail: `could not start the replacement: ${message(e)}` } }
+        }
+        opts.onProgress?.(`started ${tempApp} beside ${r.app.name}`)
+        const inst: NewInstance = { unit: r.app.name, instanceId: tempApp, spec: next.app, startedAtMs }
+        const check =
+          opts.strategy === 'graceful'
+            ? await healthy(docker, inst, tempApp, opts)
+            : await docker
+                .getContainer(tempApp)
+                .inspect()
+                .then((x) => ({ ok: x.State.Running, detail: x.State.Running ? 'running' : `exited with code ${x.State.ExitCode}` }))
+        return { r, tempApp, tempSide, check }
+      }),
+    )
+    const failed = staged.filter((s) => !s.check.ok)
+    if (failed.length) {
+      // Stop the rollout: remove every replacement of this batch, keep the old instances.
+      await Promise.all(staged.flatMap((s) => [s.tempSide, s.tempApp]).filter((n): n is string => !!n).map((n) => stopAndRemove(docker, n, 0)))
+      result.ok = false
+      result.error = failed.map((f) => `${f.r.app.name}: ${f.check.detail}`).join('; ')
+      result.kept = replicas.slice(i).map((r) => r.app.name)
+      return result
+    }
+    const grace = opts.strategy === 'graceful' ? opts.graceSeconds : 0
+    for (const s of staged) {
+      if (s.r.sidecar) await stopAndRemove(docker, s.r.sidecar.name, grace)
+      await stopAndRemove(docker, s.r.app.name, grace)
+      await docker.getContainer(s.tempApp).rename({ name: s.r.app.name })
+      if (s.tempSide) await docker.getContainer(s.tempSide).rename({ name: s.r.sidecar!.name })
+      result.replaced.push({ old: s.r.app.name, new: s.tempApp })
+      opts.onProgress?.(`replaced ${s.r.app.name}`)
+    }
+  }
+  return result
+}
