@@ -1,4 +1,5 @@
-import { serve } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { functions } from '../functions/index.ts'
 import { hostname } from 'node:os'
@@ -9,6 +10,7 @@ import { startRelay, type Relay } from '../shared/events/relay.ts'
 import { transportFor } from '../shared/events/relay-transport.ts'
 import { buildApp } from '../shared/http/app.ts'
 import { startupBanner } from './banner.ts'
+import { createMicroCache } from './micro-cache.ts'
 import { nodePlatform } from './platform-node.ts'
 
 export interface RunningServer {
@@ -23,10 +25,20 @@ export async function startNodeServer(env: EnvRecord, opts: { overrides?: Contex
   const config = loadConfig(env)
   const ctx = createContext(config, nodePlatform, opts.overrides)
   const app = buildApp(functions, ctx)
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.listenHost })
+  const cacheablePaths = new Set(functions.filter((f) => f.cacheable).flatMap((f) => [f.path, ...(f.aliases ?? []).map((a) => a.path)]))
+  const cache = createMicroCache({ ttlMs: config.healthCacheMs, paths: cacheablePaths, now: ctx.clock.now })
+  const listener = getRequestListener(async (request, env) => {
+    const response = await app.fetch(request, env)
+    await cache.store(request, response)
+    return response
+  })
+  const server = createServer((req, res) => {
+    if (!cache.tryServe(req, res)) void listener(req, res)
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)
     server.once('error', reject)
+    server.listen(config.port, config.listenHost)
   })
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`

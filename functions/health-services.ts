@@ -19,6 +19,7 @@ export default defineFunction({
   aliases: [{ method: 'GET', path: '/orchestrator/services' }],
   permission: 'viewer',
   runtime: 'edge',
+  cacheable: true,
   summary: 'Service health from heartbeats: worst-case status per service, instances, capacity, last-seen age',
   input: v.object({ service: v.optional(ServiceName) }),
   output: v.object({

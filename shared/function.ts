@@ -45,6 +45,12 @@ export interface FunctionDefinition<I extends AnySchema = AnySchema, O extends A
   permission: Permission
   /** 'edge' functions touch Redis only and bundle for workerd; 'node' ones need Docker, AMQP or files. */
   runtime: 'edge' | 'node'
+  /**
+   * A GET whose 200 answer may be reused for ORCHESTRATOR_HEALTH_CACHE_MS by an HTTP
+   * micro-cache in front of the app (the Node server has one); only for reads that already
+   * tolerate that staleness.
+   */
+  cacheable?: boolean
   summary: string
   input: I
   output: O
