@@ -55,8 +55,9 @@ export function createIoredisStore(connection: string, opts: IoredisStoreOptions
   }
   const redis = url ? new Redis(url, options) : new Redis(options)
   let state: StoreState = 'connecting'
+  let closed = false
   const setState = (s: StoreState, error?: Error) => {
-    if (s === state) return
+    if (s === state || closed) return
     state = s
     opts.onStateChange?.(s, error)
   }
@@ -114,6 +115,8 @@ export function createIoredisStore(connection: string, opts: IoredisStoreOptions
       }),
     state: () => (redis.status === 'ready' ? 'ready' : state === 'ready' ? 'connecting' : state),
     close: async () => {
+      // A deliberate close is not an outage: no "retrying" state change after it.
+      closed = true
       redis.disconnect(false)
     },
   }
