@@ -13,8 +13,10 @@ export interface ReconcileResult {
 export interface ReconcileOptions {
   /** Keys per SCAN step (Redis COUNT hint). */
   count?: number
-  /** Upper bound on SCAN steps per run, so a run stays short whatever the keyspace size. */
+  /** Upper bound on SCAN steps per run. */
   maxSteps?: number
+  /** Time budget per run: a run stops after this long even mid-pass (the cursor is kept). */
+  maxMs?: number
 }
 
 /**
@@ -27,11 +29,15 @@ export async function reconcileHeartbeatIndex(
   opts: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
   const { store, keys } = r
-  const count = opts.count ?? 1000
-  const maxSteps = opts.maxSteps ?? 50
+  // A whole pass fits one run for keyspaces of millions of keys (SCAN COUNT 5000 answers in
+  // ~1-2 ms), so a plain SET heartbeat is indexed within one interval; the time budget keeps a
+  // run short on anything larger, and the next run continues from the stored cursor.
+  const count = opts.count ?? 5000
+  const maxSteps = opts.maxSteps ?? 2000
+  const deadline = Date.now() + (opts.maxMs ?? 2000)
   let cursor = asString(await store.call(['GET', keys.reconcileCursor])) ?? '0'
   const result: ReconcileResult = { scanned: 0, indexed: 0, passComplete: false, steps: 0 }
-  while (result.steps < maxSteps) {
+  while (result.steps < maxSteps && Date.now() < deadline) {
     result.steps++
     const reply = asArray(await store.call(['SCAN', cursor, 'MATCH', keys.heartbeatScanPattern, 'COUNT', count]))
     cursor = String(reply[0] ?? '0')
