@@ -8,8 +8,9 @@ export default defineFunction({
   method: 'POST',
   path: '/orchestrator/containers/:appName/request-restart',
   permission: 'operator',
-  runtime: 'node',
-  summary: 'Self-service restart request (plugins call this): coalesced per app, one running restart per app, 429 beyond the restart budget',
+  runtime: 'edge',
+  summary:
+    'Self-service restart request (plugins call this): coalesced per app, one running restart per app, 429 beyond the restart budget; on an edge runtime the request is queued in Redis and a Node orchestrator runs it',
   input: v.object({
     appName: AppName,
     reason: v.optional(v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(500, 'at most 500 characters')), 'unspecified'),
@@ -18,7 +19,7 @@ export default defineFunction({
     environment: OptionalEnvironment,
     maxParallel: v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1, 'must be ≥ 1'), v.maxValue(100, 'must be ≤ 100'))),
   }),
-  output: v.looseObject({ accepted: v.boolean(), appName: v.string(), scheduledFor: v.string(), currentInstances: v.number(), restartStrategy: v.string() }),
+  output: v.looseObject({ accepted: v.boolean(), appName: v.string(), scheduledFor: v.string(), currentInstances: v.nullable(v.number()), restartStrategy: v.string() }),
   handler: async (input, ctx, meta) => {
     const r = await requestRestart(ctx, { ...input, requestedBy: meta.principal ?? `request ${meta.requestId}` })
     return respond(202, { ...r }, { location: `/orchestrator/containers/${encodeURIComponent(r.appName)}/status` })

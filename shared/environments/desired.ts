@@ -55,7 +55,7 @@ export function infrastructureTargets(input: Pick<DesiredInput, 'environment' | 
     const external = entry.external ?? input.deploy.external[kind]
     if (external) out.push({ kind, mode: 'external', address: external })
     else {
-      const port = DEFAULT_PORTS[kind]
+      const port = entry.port ?? DEFAULT_PORTS[kind]
       const host = input.deploy.network === 'host' ? '127.0.0.1' : kind
       out.push({ kind, mode: 'container', address: `${host}:${port}`, unit: unitName(input.environment, kind) })
     }
@@ -96,6 +96,8 @@ function portAllocator(input: DesiredInput) {
   const taken = new Set(input.existing.flatMap((u) => u.spec?.hostPorts ?? []))
   const previous = new Map(input.existing.filter((u) => u.environment === input.environment && u.spec).map((u) => [u.name, u.spec!.hostPorts]))
   const rnd = input.random ?? Math.random
+  // Ports infrastructure containers of this environment listen on are never handed to apps.
+  for (const t of infrastructureTargets(input)) if (t.mode === 'container') taken.add(splitAddress(t.address).port)
   return (unit: string, count: number): number[] => {
     const prev = previous.get(unit)
     if (prev && prev.length === count) return prev
@@ -131,6 +133,11 @@ export function desiredState(input: DesiredInput): DesiredState {
   for (const t of targets) {
     if (t.mode !== 'container') continue
     const env: Record<string, string> = t.kind === 'mysql' ? { MYSQL_ALLOW_EMPTY_PASSWORD: 'yes', MYSQL_DATABASE: 'bannou' } : {}
+    const port = splitAddress(t.address).port
+    // A non-default port (host networking next to a server of the machine) is told to the server itself.
+    const custom = port !== DEFAULT_PORTS[t.kind]
+    if (custom && t.kind === 'rabbitmq') env.RABBITMQ_NODE_PORT = String(port)
+    if (custom && t.kind === 'mysql') env.MYSQL_TCP_PORT = String(port)
     units.push({
       name: t.unit!,
       environment,
@@ -139,8 +146,9 @@ export function desiredState(input: DesiredInput): DesiredState {
       replica: 1,
       image: preset.infrastructure[t.kind]?.image ?? deploy.infrastructureImages[t.kind],
       env,
+      ...(custom && t.kind === 'redis' ? { command: ['redis-server', '--port', String(port)] } : {}),
       extraHosts: [],
-      hostPorts: hostNet ? [DEFAULT_PORTS[t.kind]] : [],
+      hostPorts: hostNet ? [port] : [],
     })
   }
 

@@ -24,7 +24,7 @@ import {
   type EnvironmentState,
   type Revision,
 } from './records.ts'
-import { verifyByHeartbeat } from './verify.ts'
+import { sidecarChecks, verifyByHeartbeat } from './verify.ts'
 
 export type DeploySource = { kind: 'preset'; name: string } | { kind: 'topology'; topology: unknown } | { kind: 'revision'; number: number }
 
@@ -297,6 +297,8 @@ async function runDeployment(
         freshSince,
         deadlineMs: Date.now() + (req.verifyTimeoutSeconds ?? ctx.config.deploy.verifyTimeoutSeconds) * 1000,
         units: desired.units.filter((u) => u.role !== 'infrastructure').map((u) => u.name),
+        sidecars: sidecarChecks(desired.units),
+        hostNetwork: ctx.config.deploy.network === 'host',
         onUpdate: (entries) => {
           record.verification = entries
           void save()
@@ -372,8 +374,10 @@ export async function rollbackTo(ctx: Context, backend: Backend, record: Deploym
     await backend.remove(env, { graceSeconds: ctx.config.deploy.stopGraceSeconds, removeVolumes: false })
     return null
   }
-  const { desired, plan } = await computePlan(ctx, backend, env, target.preset, target.number)
-  return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, desired, plan, async () => {})
+  // Exactly the recorded desired state (images, ports, env), not the preset re-resolved under
+  // today's settings: a failure caused by a changed setting (e.g. a new sidecar image) must not come back.
+  const plan = diffPlan(env, target.number, target.desired.units, await backend.status(env))
+  return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, target.desired, plan, async () => {})
 }
 
 async function markInterrupted(ctx: Context, id: string, by: string) {

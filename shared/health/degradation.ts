@@ -36,7 +36,7 @@ export interface DegradationResult {
   restartsOverBudget: number
   /** Apps no deployment of ours runs: the decision is recorded, nothing can act on it. */
   restartsRecordedOnly: number
-  decisions: { appName: string; reason: string; decision: RestartDecision['decision'] | 'scheduled' | 'running' | 'over-budget'; requestId: string | null }[]
+  decisions: { appName: string; reason: string; decision: RestartDecision['decision'] | 'scheduled' | 'queued' | 'running' | 'over-budget'; requestId: string | null }[]
 }
 
 /**
@@ -242,7 +242,7 @@ async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[]
     }
     try {
       const a = await requestRestart(ctx, { appName: r.appName, reason: r.reason, priority: r.priority ?? 'graceful', requestedBy: r.requestedBy })
-      if (a.status === 'scheduled') result.restartsAccepted++
+      if (a.status === 'scheduled' || a.status === 'queued') result.restartsAccepted++
       else result.restartsCoalesced++
       show({ appName: a.appName, reason: r.reason, decision: a.status, requestId: a.restartId })
     } catch (e) {

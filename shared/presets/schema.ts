@@ -21,6 +21,8 @@ const InfrastructureEntry = v.object({
   image: v.optional(v.pipe(v.string(), v.minLength(1))),
   /** `host:port` of an existing server; the orchestrator checks it instead of starting a container. */
   external: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'))),
+  /** Port the container listens on (default 6379 / 5672 / 3306); on host networking it must not collide with a server on the machine. */
+  port: v.optional(v.pipe(v.number('must be a port number'), v.integer('must be a whole number'), v.minValue(1, 'must be ≥ 1'), v.maxValue(65535, 'must be ≤ 65535'))),
 })
 
 export const Preset = v.pipe(
@@ -48,5 +50,5 @@ export interface ResolvedPreset {
   source: 'builtin' | 'user'
   file: string
   nodes: (PresetNode & { daprAppId: string })[]
-  infrastructure: Partial<Record<'redis' | 'rabbitmq' | 'mysql', { enabled: boolean; image?: string; external?: string }>>
+  infrastructure: Partial<Record<'redis' | 'rabbitmq' | 'mysql', { enabled: boolean; image?: string; external?: string; port?: number }>>
 }

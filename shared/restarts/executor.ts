@@ -3,10 +3,11 @@ import type { Context } from '../context.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent, type OutboundEvent } from '../events/schemas.ts'
 import { acquireLease, releaseLease, renewLease } from '../environments/records.ts'
+import { OrchestratorError } from '../errors.ts'
 import { compareAndDelete } from '../store/scripts.ts'
 import { asArray, asString } from '../store/ops.ts'
 import { waitForHealthyHeartbeat } from './health-wait.ts'
-import { claimRestart } from './scripts.ts'
+import { claimRestart, compareAndReplace } from './scripts.ts'
 import { resolveTarget } from './target.ts'
 import { HISTORY_KEPT, type PendingRestart, type RestartHistoryEntry } from './types.ts'
 
@@ -55,9 +56,12 @@ export function cancelScheduledRestarts(ctx: Context) {
 }
 
 export async function tryRun(ctx: Context, appName: string, id: string): Promise<'claimed' | 'gone' | 'busy' | 'wait'> {
+  const raw = asString(await ctx.store.call(['GET', ctx.keys.restartPending(appName)]))
+  if (!raw) return 'gone'
+  const pending = JSON.parse(raw) as PendingRestart
+  if (pending.unresolved) return resolveQueued(ctx, appName, id, raw, pending)
+  const env = pending.environment
   const now = ctx.clock.now()
-  const env = await pendingEnvironment(ctx, appName)
-  if (env === null) return 'gone'
   const reply = asArray(
     await ctx.store.runScript(
       claimRestart,
@@ -75,14 +79,37 @@ export async function tryRun(ctx: Context, appName: string, id: string): Promise
   return 'claimed'
 }
 
-async function pendingEnvironment(ctx: Context, appName: string): Promise<string | null> {
-  const raw = asString(await ctx.store.call(['GET', ctx.keys.restartPending(appName)]))
-  return raw ? (JSON.parse(raw) as PendingRestart).environment : null
+/**
+ * An edge runtime queued this request without knowing where the app runs: find it through the
+ * backend, write environment and app into the pending request, then claim it as usual. An app
+ * that runs nowhere (or in several environments) ends the request as a failed restart in its
+ * history, with the reason, instead of dropping it. A backend that does not answer leaves the
+ * request queued for the next restart-due run.
+ */
+async function resolveQueued(ctx: Context, appName: string, id: string, raw: string, p: PendingRestart): Promise<'claimed' | 'gone' | 'busy' | 'wait'> {
+  if (p.id !== id) return 'gone'
+  try {
+    const t = await resolveTarget(ctx, appName, p.environment || undefined)
+    const { unresolved: _, ...rest } = p
+    const ok = await ctx.store.runScript(compareAndReplace, [ctx.keys.restartPending(appName)], [raw, JSON.stringify({ ...rest, environment: t.environment, app: t.app })])
+    return Number(ok) === 1 ? tryRun(ctx, appName, id) : 'gone'
+  } catch (e) {
+    if (!(e instanceof OrchestratorError) || (e.status !== 404 && e.status !== 409)) throw e
+    const gone = await ctx.store.runScript(compareAndDelete, [ctx.keys.restartPending(appName)], [raw])
+    await ctx.store.call(['ZREM', ctx.keys.restartQueue, appName])
+    if (Number(gone) === 1) await record(ctx, p, p.requestedAt, 'unknown', { ok: false, replaced: [], kept: [], error: `could not resolve the app: ${e.detail}` })
+    return 'gone'
+  }
 }
 
-/** Scheduler entry: every pending request whose window has passed (a crashed process left it behind). */
-export async function runDueRestarts(ctx: Context): Promise<{ started: number; waiting: number }> {
+/**
+ * Scheduler entry: every pending request whose window has passed (a crashed process left it
+ * behind, or an edge runtime queued it). A runtime without a backend only reports them: the
+ * Node orchestrator's scheduler runs them.
+ */
+export async function runDueRestarts(ctx: Context): Promise<{ started: number; waiting: number; queuedForNode?: number }> {
   const due = asArray(await ctx.store.call(['ZRANGEBYSCORE', ctx.keys.restartQueue, '-inf', ctx.clock.now(), 'LIMIT', 0, 100])).map(String)
+  if (!ctx.platform.backendDrivers) return { started: 0, waiting: 0, queuedForNode: due.length }
   let started = 0
   let waiting = 0
   for (const appName of due) {
@@ -144,6 +171,13 @@ async function execute(ctx: Context, p: PendingRestart, runningJson: string): Pr
     clearInterval(renewLeaseTimer)
     if (leased) await releaseLease(ctx, p.environment, token).catch(() => undefined)
   }
+  const entry = await record(ctx, p, startedAt, backendName, result)
+  await ctx.store.runScript(compareAndDelete, [runningKey], [runningJson])
+  return entry
+}
+
+/** The outcome into the app's capped history, its slot freed and restart.completed emitted, in one transaction. */
+async function record(ctx: Context, p: PendingRestart, startedAt: number, backendName: string, result: RestartAppResult): Promise<RestartHistoryEntry> {
   const finishedAt = ctx.clock.now()
   const entry: RestartHistoryEntry = {
     id: p.id,
@@ -166,9 +200,8 @@ async function execute(ctx: Context, p: PendingRestart, runningJson: string): Pr
   await emit(ctx, [lifecycle('restart.completed', p.environment, { ...entry })], [
     ['LPUSH', ctx.keys.restarts(p.appName), JSON.stringify(entry)],
     ['LTRIM', ctx.keys.restarts(p.appName), 0, HISTORY_KEPT - 1],
-    ['ZREM', slots, p.id],
+    ['ZREM', ctx.keys.restartSlots(p.environment), p.id],
   ])
-  await ctx.store.runScript(compareAndDelete, [runningKey], [runningJson])
   return entry
 }
 

@@ -132,3 +132,21 @@ return {'claimed', out}`,
 }
 
 export { HISTORY_KEPT }
+
+/**
+ * KEYS: key. ARGV: expected, replacement. Replaces the value only if it is still `expected`,
+ * keeping its expiry (the Node side filling in an edge-queued request's target). Returns 1 or 0.
+ */
+export const compareAndReplace: Script = {
+  name: 'compare-and-replace',
+  lua: `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`,
+  local: (run, [key], [expected, replacement]) => {
+    if (run(['GET', key!]) !== expected) return 0
+    const ttl = Number(run(['PTTL', key!]))
+    run(['SET', key!, replacement!, ...(ttl > 0 ? (['PX', ttl] as const) : [])] as unknown as Command)
+    return 1
+  },
+}

@@ -1,6 +1,7 @@
 import { selectBackend } from '../backends/registry.ts'
-import type { Backend, Unit } from '../backends/types.ts'
+import type { Backend, Unit, UnitSpec } from '../backends/types.ts'
 import type { Context } from '../context.ts'
+import { listEnvironments, readEnvironment } from '../environments/records.ts'
 import { conflict, notFound } from '../errors.ts'
 
 /** An app (a node of a preset) as it runs now: its instances and the services it hosts. */
@@ -18,11 +19,46 @@ export interface RestartTarget {
 export const appIdOf = (u: Unit) => u.spec?.env.DAPR_APP_ID ?? u.app
 
 /** Services a unit hosts: its `{SERVICE}_SERVICE_ENABLED=true` variables (the Assembly Loading Pattern). */
-export const servicesOf = (u: Unit) =>
+export const servicesOf = (u: Pick<Unit, 'spec'>) =>
   Object.entries(u.spec?.env ?? {})
     .filter(([k, v]) => k.endsWith('_SERVICE_ENABLED') && v === 'true')
     .map(([k]) => k.slice(0, -'_SERVICE_ENABLED'.length).toLowerCase().replace(/_/g, '-'))
     .sort()
+
+/** An app as its environment's current revision records it (Redis only: what an edge runtime can know). */
+export interface RecordedApp {
+  environment: string
+  app: string
+  appId: string
+  units: UnitSpec[]
+  services: string[]
+}
+
+/** Every app of every environment's current revision. */
+export async function recordedApps(ctx: Context): Promise<RecordedApp[]> {
+  const out: RecordedApp[] = []
+  for (const environment of await listEnvironments(ctx)) {
+    const current = (await readEnvironment(ctx, environment)).current
+    const groups = new Map<string, UnitSpec[]>()
+    for (const u of current?.desired.units ?? []) if (u.role === 'app') groups.set(u.app, [...(groups.get(u.app) ?? []), u])
+    for (const [app, units] of groups) out.push({ environment, app, appId: units[0]!.env.DAPR_APP_ID ?? app, units, services: servicesOf({ spec: units[0]! }) })
+  }
+  return out
+}
+
+/**
+ * The recorded app named by Dapr app id or node name: null when no current revision has it,
+ * 409 when several environments do and none was named (the same rule as resolveTarget).
+ */
+export async function findRecordedApp(ctx: Context, appName: string, environment?: string): Promise<RecordedApp | null> {
+  const matches = (await recordedApps(ctx)).filter((a) => (a.appId === appName || a.app === appName) && (!environment || a.environment === environment))
+  if (matches.length > 1) {
+    throw conflict(`App "${appName}" is deployed in several places (${matches.map((m) => `${m.environment}/${m.app}`).join(', ')}); name the environment.`, {
+      candidates: matches.map((m) => ({ environment: m.environment, app: m.app })),
+    })
+  }
+  return matches[0] ?? null
+}
 
 /** Every app of every environment, grouped (GET /orchestrator/containers). */
 export function groupApps(units: Unit[]): { environment: string; app: string; appId: string; instances: Unit[] }[] {
@@ -56,6 +92,8 @@ export async function resolveTarget(ctx: Context, appName: string, environment?:
  * tell managed apps from foreign ones in bulk. Empty when no backend answers.
  */
 export async function managedAppIds(ctx: Context): Promise<Set<string>> {
+  // No backend on this runtime (edge): the recorded revisions say what our deployments run.
+  if (!ctx.platform.backendDrivers) return new Set((await recordedApps(ctx)).flatMap((a) => [a.appId, a.app]))
   try {
     const backend = await selectBackend(ctx)
     return new Set(groupApps(await backend.status()).flatMap((g) => [g.appId, g.app]))

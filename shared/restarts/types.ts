@@ -37,6 +37,11 @@ export interface PendingRestart {
   /** How many requests merged into this one. */
   requests: number
   startedAt?: number
+  /**
+   * Queued by a runtime without a backend for an app no revision records: environment and app
+   * are '' until the Node side resolves them through the backend (before it claims the request).
+   */
+  unresolved?: true
 }
 
 /** One entry of the capped history list orchestrator:restarts:{appName}. */

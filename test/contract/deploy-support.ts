@@ -14,7 +14,7 @@ export async function testImages(docker: Docker) {
 }
 
 /** A context + Hono app deploying onto the real engine with host networking and short deadlines. */
-export function deployHarness(images: { sample: string; dapr: string }, env: Record<string, string> = {}) {
+export function deployHarness(images: { sample: string; dapr: string }, env: Record<string, string | undefined> = {}) {
   // Stay below the kernel's ephemeral range (32768+): a port picked there can collide with any
   // outgoing connection on the machine, and the sidecar then exits at bind.
   const from = 20000 + Math.floor(Math.random() * 127) * 100

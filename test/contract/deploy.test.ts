@@ -39,7 +39,7 @@ describe('deploy onto the real Docker engine', () => {
     // The standalone sidecar answers its health endpoint on its own port (host network).
     const sidecar = running.find((c) => c.Names[0]!.endsWith('-dapr'))!
     const daprPort = JSON.parse(sidecar.Labels['bannou.spec']!).hostPorts[0]
-    // Sidecars start after their app and are not part of heartbeat verification: poll for it.
+    // Verification waited for the sidecar to answer its healthz; poll anyway (a stray port check is cheap).
     expect(await waitFor(async () => (await fetch(`http://127.0.0.1:${daprPort}/v1.0/healthz`)).status === 204, 10_000)).toBe(true)
     // No restart policy on anything we create.
     const inspected = await docker.getContainer(`bannou-${env}-main-1`).inspect()

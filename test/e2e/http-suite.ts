@@ -20,7 +20,15 @@ async function problemOf(res: Response) {
   return (await res.json()) as { status: number; title: string; detail: string; errors?: { field: string; message: string }[] }
 }
 
-export function defineHttpSuite(runtime: string, target: () => HttpTarget) {
+export interface SuiteOptions {
+  /**
+   * Whether the runtime drives a container backend (Node, Deno). Without one (workerd) restart
+   * requests are queued in Redis for a Node orchestrator and container status comes from Redis.
+   */
+  backend: boolean
+}
+
+export function defineHttpSuite(runtime: string, target: () => HttpTarget, opts: SuiteOptions) {
   describe(`edge-safe functions over HTTP on ${runtime}`, () => {
     const service = `pkg${Math.random().toString(36).slice(2, 8)}`
     const heartbeat = (over: Record<string, unknown> = {}) => ({
@@ -103,6 +111,55 @@ export function defineHttpSuite(runtime: string, target: () => HttpTarget) {
       expect(notJson.status).toBe(400)
       expect((await problemOf(notJson)).errors?.[0]?.field).toBe('(body)')
     })
+
+    it('request-restart and container-status validate input, naming the field', async () => {
+      const badPriority = await target().call('request-restart', `/orchestrator/containers/${service}-app-1/request-restart`, post({ priority: 'sometime' }))
+      expect(badPriority.status).toBe(400)
+      expect((await problemOf(badPriority)).errors?.map((e) => e.field)).toEqual(['priority'])
+      const badName = await target().call('request-restart', '/orchestrator/containers/no%20spaces/request-restart', post({}))
+      expect(badName.status).toBe(400)
+      expect((await problemOf(badName)).errors?.map((e) => e.field)).toEqual(['appName'])
+      const badStatus = await target().call('container-status', '/orchestrator/containers/no%20spaces/status')
+      expect(badStatus.status).toBe(400)
+      expect((await problemOf(badStatus)).errors?.map((e) => e.field)).toEqual(['appName'])
+    })
+
+    if (opts.backend) {
+      it('request-restart resolves the app through the backend first: an app that runs nowhere is refused, nothing is queued', async () => {
+        const res = await target().call('request-restart', `/orchestrator/containers/${service}-nowhere/request-restart`, post({ reason: 'test' }))
+        // 404 with a reachable engine, 503 without one; never 202.
+        expect([404, 503]).toContain(res.status)
+        await problemOf(res)
+        const status = await target().call('container-status', `/orchestrator/containers/${service}-nowhere/status`)
+        expect([404, 503]).toContain(status.status)
+      })
+    } else {
+      it('request-restart is queued in Redis for the Node side, coalesces, and container status shows it with health from heartbeats', async () => {
+        const appId = `${service}-app-1`
+        const first = await target().call('request-restart', `/orchestrator/containers/${appId}/request-restart`, post({ reason: 'config changed' }))
+        expect(first.status).toBe(202)
+        expect(first.headers.get('location')).toBe(`/orchestrator/containers/${appId}/status`)
+        const a = (await first.json()) as Record<string, unknown>
+        expect(a).toMatchObject({ accepted: true, appName: appId, status: 'queued', environment: null, currentInstances: null, restartStrategy: 'rolling', requests: 1 })
+        expect(Date.parse(String(a.scheduledFor))).toBeGreaterThan(Date.now() - 60_000)
+
+        const second = await target().call('request-restart', `/orchestrator/containers/${appId}/request-restart`, post({ reason: 'again', priority: 'immediate' }))
+        expect(second.status).toBe(202)
+        expect(await second.json()).toMatchObject({ status: 'coalesced', restartId: a.restartId, requests: 2, priority: 'immediate' })
+
+        const res = await target().call('container-status', `/orchestrator/containers/${appId}/status`)
+        expect(res.status).toBe(200)
+        const body = (await res.json()) as Record<string, any>
+        expect(body).toMatchObject({ appName: appId, backend: null, health: 'healthy', instances: [], runningRestart: null, restartHistory: [] })
+        expect(body.backendState).toMatch(/not visible from this runtime/)
+        expect(body.services).toEqual([expect.objectContaining({ serviceName: service, status: 'healthy' })])
+        expect(body.pendingRestart).toMatchObject({ id: a.restartId, unresolved: true, reasons: ['config changed', 'again'], requests: 2 })
+
+        const unknown = await target().call('container-status', `/orchestrator/containers/${service}-nobody/status`)
+        expect(unknown.status).toBe(404)
+        await problemOf(unknown)
+      })
+    }
 
     it('an unknown path is a 404 problem+json', async () => {
       const res = await target().call('status', '/orchestrator/no-such-thing')

@@ -49,4 +49,4 @@ afterAll(async () => {
   await dropPrefix(prefix)
 })
 
-defineHttpSuite('Deno (combined server)', () => ({ call: (_fn, path, init) => fetch(baseUrl + path, init) }))
+defineHttpSuite('Deno (combined server)', () => ({ call: (_fn, path, init) => fetch(baseUrl + path, init) }), { backend: true })

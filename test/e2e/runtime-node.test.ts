@@ -15,6 +15,9 @@ beforeAll(async () => {
     ORCHESTRATOR_REDIS_CONNECTION: REDIS,
     ORCHESTRATOR_KEY_PREFIX: prefix,
     ORCHESTRATOR_LOG_LEVEL: 'silent',
+    // A reachable engine, so that an app that runs nowhere is a definite 404.
+    ORCHESTRATOR_DOCKER_HOST: process.env.ORCHESTRATOR_TEST_DOCKER_HOST ?? 'unix:///run/bannou-docker.sock',
+    ORCHESTRATOR_PREFERRED_BACKEND: 'compose',
   }
   server = await startNodeServer(env, { scheduler: false, quiet: true })
   // Ready = the readiness probe passes (Redis connected), as a load balancer would wait.
@@ -25,4 +28,4 @@ afterAll(async () => {
   await dropPrefix(prefix)
 })
 
-defineHttpSuite('the combined Node server', () => ({ call: (_fn, path, init) => fetch(server.url + path, init) }))
+defineHttpSuite('the combined Node server', () => ({ call: (_fn, path, init) => fetch(server.url + path, init) }), { backend: true })

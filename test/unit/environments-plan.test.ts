@@ -20,6 +20,26 @@ const asUnits = (specs: ReturnType<typeof desiredState>['units']): Unit[] =>
   specs.map((spec) => ({ id: spec.name, name: spec.name, environment: spec.environment, app: spec.app, role: spec.role, replica: spec.replica, revision: 1, image: spec.image, state: 'running', status: 'Up', spec, createdAt: '' }))
 
 describe('desired state', () => {
+  it('infrastructure containers on a chosen port: told to the server, reserved from the app port range', () => {
+    const d = desiredState({
+      environment: 'dev',
+      preset: preset([{ name: 'main' }], { redis: { enabled: true, port: 20500 }, rabbitmq: { enabled: true, port: 20501 } }),
+      deploy: cfg({ ORCHESTRATOR_HOST_PORT_RANGE: '20500-20502' }),
+      keyPrefix: '',
+      existing: [],
+    })
+    const byName = Object.fromEntries(d.units.map((u) => [u.name, u]))
+    expect(d.infrastructure.map((t) => t.address)).toEqual(['127.0.0.1:20500', '127.0.0.1:20501'])
+    expect(byName['bannou-dev-redis']).toMatchObject({ command: ['redis-server', '--port', '20500'], hostPorts: [20500] })
+    expect(byName['bannou-dev-rabbitmq']).toMatchObject({ env: { RABBITMQ_NODE_PORT: '20501' }, hostPorts: [20501] })
+    // The only port left in the range goes to the app.
+    expect(byName['bannou-dev-main-1']!.hostPorts).toEqual([20502])
+    expect(byName['bannou-dev-main-1']!.env.BANNOU_RedisConnectionString).toBe('redis:20500')
+    // Default ports keep the image's own command (an unchanged spec for existing deployments).
+    const plain = desiredState({ environment: 'dev', preset: preset([{ name: 'main' }], { redis: { enabled: true } }), deploy: cfg(), keyPrefix: '', existing: [] })
+    expect(plain.units.find((u) => u.role === 'infrastructure')).not.toHaveProperty('command')
+  })
+
   it('sets every {SERVICE}_SERVICE_ENABLED, the app id, connections, and pairs a standalone sidecar', () => {
     const d = desiredState({
       environment: 'dev',
