@@ -73,7 +73,7 @@ describe('singleton lease', () => {
         return {}
       },
     }
-    const opts = { tasks: [task], leaseTtlMs: 2000, leaseRetryMs: 100 }
+    const opts = { tasks: [task], leaseTtlMs: 5000, leaseRetryMs: 100 }
     const s1 = createScheduler(ctx, { ...opts, holder: 's1' })
     const s2 = createScheduler(ctx, { ...opts, holder: 's2' })
     schedulers.push(s1, s2)
