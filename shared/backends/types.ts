@@ -42,6 +42,8 @@ export interface Unit {
   /** The spec it was created from (read back from its label); null for foreign or damaged labels. */
   spec: UnitSpec | null
   createdAt: string
+  /** Host ports the backend holds for this unit besides its spec's (swarm: the slot's alternate port). */
+  reservedPorts?: number[]
 }
 
 export type PlanActionKind = 'create' | 'recreate' | 'remove' | 'unchanged'

@@ -53,10 +53,19 @@ export async function containerPorts(docker: Docker, env: string, app: string): 
   return list.flatMap((c) => (JSON.parse(c.Labels['bannou.spec'] ?? '{}').hostPorts ?? []) as number[])
 }
 
-/** Host ports of an app's swarm service (from its unit specs label). */
+/** Host ports of an app's swarm service: each slot's spec port and its alternate (labels). */
 export async function servicePorts(docker: Docker, env: string, app: string): Promise<number[]> {
   const list = (await docker.listServices({ filters: { label: ['bannou.managed=true', `bannou.environment=${env}`, `bannou.app=${app}`, 'bannou.role=app'] } })) as unknown as { Spec: { Labels: Record<string, string> } }[]
-  return list.flatMap((s) => (JSON.parse(s.Spec.Labels['bannou.specs'] ?? '[]') as { hostPorts: number[] }[]).flatMap((u) => u.hostPorts))
+  return list.flatMap((s) => [
+    ...(JSON.parse(s.Spec.Labels['bannou.specs'] ?? '[]') as { hostPorts: number[] }[]).flatMap((u) => u.hostPorts),
+    ...(JSON.parse(s.Spec.Labels['bannou.alt-ports'] ?? '[]') as number[]),
+  ])
+}
+
+/** The ports an app's swarm tasks listen on now (BANNOU_PORTS of the service's current spec). */
+export async function activeServicePorts(docker: Docker, env: string, app: string): Promise<number[]> {
+  const list = (await docker.listServices({ filters: { label: ['bannou.managed=true', `bannou.environment=${env}`, `bannou.app=${app}`, 'bannou.role=app'] } })) as unknown as { Spec: { TaskTemplate: { ContainerSpec: { Env?: string[] } } } }[]
+  return list.flatMap((s) => (s.Spec.TaskTemplate.ContainerSpec.Env ?? []).filter((e) => e.startsWith('BANNOU_PORTS=')).flatMap((e) => e.slice(13).split(',').map(Number)))
 }
 
 /** The sample image has node: a Docker health check that asks the instance's own /health. */

@@ -6,7 +6,7 @@ import { disposeContext } from '../support/context.ts'
 import { waitFor } from '../support/services.ts'
 import { testDocker } from '../fixtures/images.ts'
 import { deployHarness, labelled, testImages, uniqueEnv } from './deploy-support.ts'
-import { NODE_HEALTHCHECK, servicePorts, startProber } from './restart-support.ts'
+import { NODE_HEALTHCHECK, activeServicePorts, servicePorts, startProber } from './restart-support.ts'
 
 /**
  * The swarm backend on a real single-node swarm. The engine is shared with suites that use
@@ -84,7 +84,9 @@ describe('swarm backend on a real single-node swarm', () => {
     const svc = await services()
     expect(svc).toHaveLength(1)
     expect(svc[0]!.Spec.Mode.Replicated.Replicas).toBe(2)
-    const ports = await servicePorts(docker, env, 'web')
+    // Two host ports per slot (the spec's and an alternate one); the tasks use one set.
+    expect(await servicePorts(docker, env, 'web')).toHaveLength(4)
+    const ports = await activeServicePorts(docker, env, 'web')
     expect(ports).toHaveLength(2)
     for (const p of ports) expect((await fetch(`http://127.0.0.1:${p}/health`)).status).toBe(200)
     const units = (await swarm.call('GET', `/orchestrator/containers?environment=${env}`)).body
@@ -97,9 +99,10 @@ describe('swarm backend on a real single-node swarm', () => {
     // Scale to 3 through the backend: Swarm starts the third task itself.
     await backendInstance(swarm.ctx, 'swarm')!.scale(`bannou-${env}-web`, 3)
     expect(await waitFor(async () => (await runningTasks()).length === 3, 60_000, 300)).toBe(true)
-    expect(await servicePorts(docker, env, 'web')).toHaveLength(3)
+    expect(await servicePorts(docker, env, 'web')).toHaveLength(6)
 
-    // Rolling restart (graceful = update_config parallelism 1, gated by the health check) under a prober.
+    // Rolling restart (graceful = update_config parallelism 1, start-first on the other port
+    // set, gated by the health check) under a prober: never an instance down.
     const before = (await runningTasks()).map((t) => t.ID).sort()
     const prober = startProber(docker, env, 'web', 50, 3, () => servicePorts(docker, env, 'web'))
     await waitFor(async () => prober.stats.probes >= 5, 10_000, 50)
@@ -119,6 +122,8 @@ describe('swarm backend on a real single-node swarm', () => {
     expect(after).toHaveLength(3)
     expect(after.filter((id) => before.includes(id))).toEqual([])
     expect(stats.failed, stats.errors.join('\n')).toBe(0)
+    expect(stats.maxUnavailable).toBe(0)
+    for (const p of await activeServicePorts(docker, env, 'web')) expect((await fetch(`http://127.0.0.1:${p}/health`)).status).toBe(200)
 
     const down = await swarm.call('POST', '/orchestrator/teardown', { environment: env })
     expect(down.status, JSON.stringify(down.body)).toBe(200)

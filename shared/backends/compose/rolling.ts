@@ -23,7 +23,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const EXIT_POLL_MS = 200
 
 /** A port in the configured range that no labelled unit claims and that nothing listens on. */
-async function freePort(config: Config, taken: Set<number>): Promise<number> {
+export async function freePort(config: Config, taken: Set<number>): Promise<number> {
   const [from, to] = config.deploy.hostPortRange
   for (let tries = 0; tries < 200; tries++) {
     const p = from + Math.floor(Math.random() * (to - from + 1))
@@ -132,7 +132,7 @@ export async function rollingRestart(deps: RollingDeps, environment: string, app
     .filter((u) => u.role === 'app')
     .sort((a, b) => a.replica - b.replica)
     .map((u) => ({ app: u, sidecar: mine.find((s) => s.role === 'sidecar' && s.name === `${u.name}-dapr`) }))
-  const taken = new Set(all.flatMap((u) => u.spec?.hostPorts ?? []))
+  const taken = new Set(all.flatMap((u) => [...(u.spec?.hostPorts ?? []), ...(u.reservedPorts ?? [])]))
   const result: RestartAppResult = { ok: true, replaced: [], kept: [] }
   const env = opts.env ?? {}
   const suffix = opts.restartId.slice(0, 8)
