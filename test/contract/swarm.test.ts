@@ -6,7 +6,7 @@ import { disposeContext } from '../support/context.ts'
 import { waitFor } from '../support/services.ts'
 import { testDocker } from '../fixtures/images.ts'
 import { deployHarness, labelled, testImages, uniqueEnv } from './deploy-support.ts'
-import { NODE_HEALTHCHECK, activeServicePorts, servicePorts, startProber } from './restart-support.ts'
+import { NODE_HEALTHCHECK, activeServicePorts, allAnswer, servicePorts, startProber } from './restart-support.ts'
 
 /**
  * The swarm backend on a real single-node swarm. The engine is shared with suites that use
@@ -104,6 +104,7 @@ describe('swarm backend on a real single-node swarm', () => {
     // Rolling restart (graceful = update_config parallelism 1, start-first on the other port
     // set, gated by the health check) under a prober: never an instance down.
     const before = (await runningTasks()).map((t) => t.ID).sort()
+    expect(await allAnswer(() => activeServicePorts(docker, env, 'web'))).toBe(true)
     const prober = startProber(docker, env, 'web', 50, 3, () => servicePorts(docker, env, 'web'))
     await waitFor(async () => prober.stats.probes >= 5, 10_000, 50)
     const req = await swarm.call('POST', `/orchestrator/containers/app-${env}/request-restart`, { reason: 'swarm rolling update', priority: 'graceful', shutdownGracePeriod: 1 })
