@@ -86,6 +86,14 @@ export interface ApplyOptions {
   /** Per-unit progress, e.g. to update the deployment record. */
   onProgress?: (unit: string, state: 'pulling' | 'creating' | 'started' | 'removed' | 'failed', detail?: string) => void
   signal?: AbortSignal
+  /**
+   * How RUNNING apps that must be recreated are replaced (topology `mode`): graceful = rolling,
+   * each replacement starts beside its predecessor and takes over once healthy; immediate =
+   * rolling without the health wait or drain; force or absent = stop, then start.
+   */
+  strategy?: RestartStrategy
+  /** graceful: resolves when a replacement reports a healthy heartbeat (ok=false at the deadline). */
+  waitHealthy?(instance: NewInstance, signal: AbortSignal): Promise<{ ok: boolean; detail: string }>
 }
 
 export interface UnitResult {

@@ -18,7 +18,7 @@ import {
   type UnitState,
 } from '../types.ts'
 import { createDemuxer, dockerClient } from './client.ts'
-import { rollingRestart } from './rolling.ts'
+import { replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
 
 const PROBE_TIMEOUT_MS = 2000
 
@@ -147,6 +147,53 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     }
   }
 
+  /**
+   * Topology changes in graceful/immediate mode: running apps that must be recreated are
+   * replaced by the rolling-restart code (with their sidecars, which the engine hands over in
+   * the same stage); everything else is applied as usual, sidecars after the apps.
+   */
+  const applyRolling = async (actions: PlanAction[], opts: ApplyOptions, strategy: 'graceful' | 'immediate'): Promise<UnitResult[]> => {
+    const all = await list()
+    const byName = new Map(all.map((u) => [u.name, u]))
+    const sidecarAction = new Map(actions.filter((a) => a.role === 'sidecar').map((a) => [a.unit, a]))
+    const taken = takenPorts(all)
+    const items: Replacement[] = []
+    const rolled = new Set<PlanAction>()
+    for (const a of actions) {
+      const old = byName.get(a.unit)
+      if (a.action !== 'recreate' || a.role !== 'app' || !a.spec || old?.state !== 'running' || !old.spec) continue
+      const oldSide = byName.get(`${a.unit}-dapr`)
+      const sideAct = sidecarAction.get(`${a.unit}-dapr`)
+      // Roll only when the sidecar stays a sidecar (or there is none before and after).
+      const nextSide = oldSide?.spec && (!sideAct || (sideAct.action === 'recreate' && sideAct.spec)) ? (sideAct?.spec ?? oldSide.spec) : undefined
+      if (oldSide ? !nextSide : !!sideAct) continue
+      items.push(await replacementFor({ docker, config, list }, { app: old, ...(oldSide ? { sidecar: oldSide } : {}) }, a.spec, nextSide, taken))
+      rolled.add(a)
+      if (sideAct) rolled.add(sideAct)
+    }
+    const rest = actions.filter((a) => !rolled.has(a))
+    const results = await Promise.all(rest.filter((a) => a.role !== 'sidecar').map((a) => applyOne(a, opts)))
+    results.push(...(await Promise.all(rest.filter((a) => a.role === 'sidecar').map((a) => applyOne(a, opts)))))
+    if (items.length === 0) return results
+    const r = await replaceInBatches({ docker, config, list }, items, {
+      strategy,
+      graceSeconds: config.deploy.stopGraceSeconds,
+      maxParallel: 1,
+      revision: opts.revision,
+      deploymentId: opts.deploymentId,
+      waitHealthy: opts.waitHealthy ?? (async () => ({ ok: true, detail: 'no health wait given' })),
+      onUnit: (unit, state) => opts.onProgress?.(unit, state),
+    })
+    const replaced = new Set(r.replaced.map((x) => x.old))
+    for (const a of rolled) {
+      const app = a.role === 'sidecar' ? a.unit.replace(/-dapr$/, '') : a.unit
+      const ok = replaced.has(app)
+      if (!ok) opts.onProgress?.(a.unit, 'failed', r.error ?? 'the rollout stopped before this unit')
+      results.push({ unit: a.unit, action: a.action, ok, ...(ok ? {} : { error: r.error ?? 'the rollout stopped before this unit' }) })
+    }
+    return results
+  }
+
   return {
     name: 'compose',
     capabilities: { liveTopology: 'limited', scaling: false, rollingUpdate: false, secrets: 'env-only', volumes: true, networks: true },
@@ -161,8 +208,9 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     },
 
     async apply(plan: Plan, opts: ApplyOptions) {
-      const results = await Promise.all(plan.actions.filter((a) => a.action !== 'unchanged').map((a) => applyOne(a, opts)))
-      return { results }
+      const actions = plan.actions.filter((a) => a.action !== 'unchanged')
+      if (opts.strategy !== 'graceful' && opts.strategy !== 'immediate') return { results: await Promise.all(actions.map((a) => applyOne(a, opts))) }
+      return { results: await applyRolling(actions, opts, opts.strategy) }
     },
 
     async restart(units, strategy) {
