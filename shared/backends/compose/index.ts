@@ -18,7 +18,8 @@ import {
   type UnitState,
 } from '../types.ts'
 import { createDemuxer, dockerClient } from './client.ts'
-import { replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
+import { freePort, replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
+import { replicaSpecs } from './scale.ts'
 
 const PROBE_TIMEOUT_MS = 2000
 
@@ -196,7 +197,8 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
 
   return {
     name: 'compose',
-    capabilities: { liveTopology: 'limited', scaling: false, rollingUpdate: false, secrets: 'env-only', volumes: true, networks: true },
+    // Truthful for this driver: the reference's compose column lacks scaling and rolling updates; we implement both.
+    capabilities: { liveTopology: 'limited', scaling: true, rollingUpdate: true, secrets: 'env-only', volumes: true, networks: true },
 
     async probe() {
       try {
@@ -226,8 +228,32 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
       return { restarted: done }
     },
 
-    async scale() {
-      throw new Error('the compose backend cannot scale in place: change replicas in the preset and deploy')
+    /**
+     * `app` is `bannou-{env}-{node}` (as on swarm). New replicas copy the highest replica's
+     * specs with their own names and host ports; removal takes the highest replicas first.
+     * The preset is not changed: the next deploy of the environment returns to its count.
+     */
+    async scale(app, replicas) {
+      if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`replicas must be a whole number ≥ 0, got ${replicas}`)
+      const all = await list()
+      const mine = all.filter((u) => u.role === 'app' && `bannou-${u.environment}-${u.app}` === app && u.spec).sort((a, b) => a.replica - b.replica)
+      const top = mine[mine.length - 1]
+      if (!top) throw new Error(`no running replicas of ${app} to scale`)
+      const sidecarOf = (u: Unit) => all.find((s) => s.role === 'sidecar' && s.name === `${u.name}-dapr` && s.spec)
+      for (const u of mine.slice(replicas).reverse()) {
+        const side = sidecarOf(u)
+        if (side) await removeContainer(side.name, config.deploy.stopGraceSeconds)
+        await removeContainer(u.name, config.deploy.stopGraceSeconds)
+      }
+      const base = { app: top.spec!, sidecar: sidecarOf(top)?.spec ?? undefined }
+      const taken = takenPorts(all)
+      const opts: ApplyOptions = { revision: top.revision, deploymentId: `scale-${Date.now()}` }
+      for (let r = top.replica + 1; r <= top.replica + (replicas - mine.length); r++) {
+        const ports = hostNetwork ? { app: await freePort(config, taken), ...(base.sidecar ? { daprHttp: await freePort(config, taken), daprGrpc: await freePort(config, taken) } : {}) } : null
+        const next = replicaSpecs(base, app, r, ports)
+        await createAndStart(next.app, opts)
+        if (next.sidecar) await createAndStart(next.sidecar, opts)
+      }
     },
 
     status: (env) => list(env),
