@@ -23,6 +23,12 @@ export interface UnitSpec {
   extraHosts: string[]
   /** Host ports this unit listens on when it shares the host network (allocation bookkeeping). */
   hostPorts: number[]
+  /**
+   * Secret values by name (shared/backends/secrets.ts). Swarm: a Swarm secret per value, mounted
+   * at /run/secrets/{name}, with {name}_FILE in the env; compose: env variables (".env only").
+   * Labels and records carry digests, never the values.
+   */
+  secrets?: Record<string, string>
 }
 
 export type UnitState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing' | 'unknown'

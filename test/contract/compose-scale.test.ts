@@ -59,4 +59,19 @@ describe('compose backend scale', () => {
     expect(await names()).toEqual([`${svc}-1`, `${svc}-1-dapr`])
     await expect(backend.scale(`bannou-${env}-nothing`, 2)).rejects.toThrow(/no running replicas/)
   }, 120_000)
+
+  it('secret values are env variables (compose: .env only); the spec label holds digests; scale copies the value', async () => {
+    const backend = backendInstance(h.ctx, 'compose')!
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const name = `bannou-${env}-vault-1`
+    const spec = { name, environment: env, app: 'vault', role: 'app' as const, replica: 1, image: (await testImages(docker)).sample, env: { PORT: String(port) }, extraHosts: [], hostPorts: [port], secrets: { API_TOKEN: 'compose-value' } }
+    const r = await backend.apply({ environment: env, revision: 1, actions: [{ action: 'create', unit: name, app: 'vault', role: 'app', reasons: [], spec }], summary: { create: 1, recreate: 0, remove: 0, unchanged: 0 } }, { revision: 1, deploymentId: 'secret-test' })
+    expect(r.results[0]!.ok, JSON.stringify(r)).toBe(true)
+    const info = await docker.getContainer(name).inspect()
+    expect(info.Config.Env).toContain('API_TOKEN=compose-value')
+    expect(info.Config.Labels['bannou.spec']).not.toContain('compose-value')
+    expect(JSON.parse(info.Config.Labels['bannou.spec']!).secrets.API_TOKEN).toMatch(/^sha256:[0-9a-f]{64}$/)
+    await backend.scale(`bannou-${env}-vault`, 2)
+    expect((await docker.getContainer(`bannou-${env}-vault-2`).inspect()).Config.Env).toContain('API_TOKEN=compose-value')
+  }, 60_000)
 })

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backendInstance } from '../../shared/backends/registry.ts'
+import type { UnitSpec } from '../../shared/backends/types.ts'
+import { specDifferences } from '../../shared/environments/plan.ts'
 import { cancelScheduledRestarts } from '../../shared/restarts/executor.ts'
 import { asArray } from '../../shared/store/ops.ts'
 import { disposeContext } from '../support/context.ts'
@@ -130,4 +132,57 @@ describe('swarm backend on a real single-node swarm', () => {
     expect(down.status, JSON.stringify(down.body)).toBe(200)
     expect(await services()).toEqual([])
   }, 240_000)
+
+  it('secret values become labelled Swarm secrets, versioned by content, removed with the service', async () => {
+    expect(swarm, 'runs after the deploy test (swarm mode on)').toBeDefined()
+    const backend = backendInstance(swarm.ctx, 'swarm')!
+    const e = uniqueEnv('ss')
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const spec = (value: string): UnitSpec => ({
+      name: `bannou-${e}-vault-1`, environment: e, app: 'vault', role: 'app', replica: 1, image: images.sample,
+      env: { PORT: String(port), HEARTBEAT_INTERVAL_MS: '200' }, extraHosts: [], hostPorts: [port], secrets: { API_TOKEN: value },
+    })
+    const apply = async (action: 'create' | 'recreate' | 'remove', s?: UnitSpec) => {
+      const r = await backend.apply({ environment: e, revision: 1, actions: [{ action, unit: `bannou-${e}-vault-1`, app: 'vault', role: 'app', reasons: [], ...(s ? { spec: s } : {}) }], summary: { create: 0, recreate: 0, remove: 0, unchanged: 0 } }, { revision: 1, deploymentId: 'secret-test' })
+      expect(r.results.every((x) => x.ok), JSON.stringify(r)).toBe(true)
+    }
+    const secrets = async () => (await docker.listSecrets({ filters: { label: [`bannou.environment=${e}`] } })) as unknown as { ID: string; Spec: { Name: string; Labels: Record<string, string> } }[]
+    const fileInTask = async () => {
+      const c = (await docker.listContainers({ filters: { label: [`bannou.environment=${e}`] } }))[0]!
+      const exec = await docker.getContainer(c.Id).exec({ Cmd: ['/usr/bin/node', '-e', "process.stdout.write(require('fs').readFileSync('/run/secrets/API_TOKEN', 'utf8'))"], AttachStdout: true, AttachStderr: true })
+      const stream = await exec.start({})
+      const chunks: Buffer[] = []
+      await new Promise((r) => (stream.on('data', (d: Buffer) => chunks.push(d)), stream.on('end', r)))
+      return Buffer.concat(chunks).toString('utf8').replace(/[\x00-\x08]/g, '').trim()
+    }
+    try {
+      await apply('create', spec('first-value'))
+      const first = await secrets()
+      expect(first).toHaveLength(1)
+      expect(first[0]!.Spec.Labels).toMatchObject({ 'bannou.managed': 'true', 'bannou.service': `bannou-${e}-vault`, 'bannou.secret-key': 'API_TOKEN' })
+      const svc = (await docker.getService(`bannou-${e}-vault`).inspect()) as { Spec: { Labels: Record<string, string>; TaskTemplate: { ContainerSpec: { Env: string[]; Secrets: { SecretName: string; File: { Name: string } }[] } } } }
+      expect(svc.Spec.TaskTemplate.ContainerSpec.Secrets).toEqual([expect.objectContaining({ SecretName: first[0]!.Spec.Name, File: expect.objectContaining({ Name: 'API_TOKEN' }) })])
+      expect(svc.Spec.TaskTemplate.ContainerSpec.Env).toContain('API_TOKEN_FILE=/run/secrets/API_TOKEN')
+      // Neither the env nor any label carries the value; the spec label holds its digest.
+      expect(JSON.stringify(svc.Spec)).not.toContain('first-value')
+      expect(JSON.parse(svc.Spec.Labels['bannou.specs']!)[0].secrets.API_TOKEN).toMatch(/^sha256:[0-9a-f]{64}$/)
+      expect(await waitFor(async () => (await fileInTask().catch(() => '')) === 'first-value', 30_000, 300), await fileInTask().catch(String)).toBe(true)
+      // The planner sees a changed value as a changed digest.
+      const running = (await backend.status(e))[0]!.spec!
+      expect(specDifferences(running, spec('first-value'))).toEqual([])
+      expect(specDifferences(running, spec('second-value'))).toEqual(['secret API_TOKEN changed'])
+
+      await apply('recreate', spec('second-value'))
+      expect(await waitFor(async () => (await fileInTask().catch(() => '')) === 'second-value', 30_000, 300)).toBe(true)
+      // A new value is a new secret; the old version goes once no task uses it.
+      const second = await secrets()
+      expect(second.map((x) => x.Spec.Name)).not.toContain(first[0]!.Spec.Name)
+      expect(second).toHaveLength(1)
+
+      await apply('remove')
+      expect(await secrets()).toEqual([])
+    } finally {
+      await backend.remove(e, { graceSeconds: 0, removeVolumes: false })
+    }
+  }, 120_000)
 })

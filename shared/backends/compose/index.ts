@@ -18,7 +18,8 @@ import {
   type UnitState,
 } from '../types.ts'
 import { createDemuxer, dockerClient } from './client.ts'
-import { freePort, replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
+import { redactSpec } from '../secrets.ts'
+import { freePort, withSecretValues, replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
 import { replicaSpecs } from './scale.ts'
 
 const PROBE_TIMEOUT_MS = 2000
@@ -109,7 +110,8 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     const container = await docker.createContainer({
       name: spec.name,
       Image: spec.image,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      // Secrets: env variables (the reference's compose column, ".env only"); the label keeps digests.
+      Env: Object.entries({ ...spec.env, ...(spec.secrets ?? {}) }).map(([k, v]) => `${k}=${v}`),
       ...(spec.command ? { Cmd: spec.command } : {}),
       Hostname: hostNetwork ? undefined : spec.name,
       Labels: {
@@ -120,7 +122,7 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
         [LABELS.replica]: String(spec.replica),
         [LABELS.revision]: String(opts.revision),
         [LABELS.deployment]: opts.deploymentId,
-        [LABELS.spec]: JSON.stringify(spec),
+        [LABELS.spec]: JSON.stringify(redactSpec(spec)),
       },
       HostConfig: {
         NetworkMode: network,
@@ -245,7 +247,8 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
         if (side) await removeContainer(side.name, config.deploy.stopGraceSeconds)
         await removeContainer(u.name, config.deploy.stopGraceSeconds)
       }
-      const base = { app: top.spec!, sidecar: sidecarOf(top)?.spec ?? undefined }
+      const topSide = sidecarOf(top)
+      const base = { app: await withSecretValues(docker, top.name, top.spec!), sidecar: topSide?.spec ? await withSecretValues(docker, topSide.name, topSide.spec) : undefined }
       const taken = takenPorts(all)
       const opts: ApplyOptions = { revision: top.revision, deploymentId: `scale-${Date.now()}` }
       for (let r = top.replica + 1; r <= top.replica + (replicas - mine.length); r++) {

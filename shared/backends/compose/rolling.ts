@@ -1,6 +1,7 @@
 import type Docker from 'dockerode'
 import { createServer } from 'node:net'
 import type { Config } from '../../config.ts'
+import { redactSpec } from '../secrets.ts'
 import { LABELS, type NewInstance, type RestartAppOptions, type RestartAppResult, type Unit, type UnitSpec } from '../types.ts'
 
 /**
@@ -67,6 +68,18 @@ async function respec(deps: RollingDeps, app: UnitSpec, sidecar: UnitSpec | unde
   return { app: nextApp, sidecar: nextSide }
 }
 
+/**
+ * The spec with its secret values read back from the container's env (labels hold only
+ * digests; the env is where compose keeps the values).
+ */
+export async function withSecretValues(docker: Docker, container: string, spec: UnitSpec): Promise<UnitSpec> {
+  if (!spec.secrets || Object.keys(spec.secrets).length === 0) return spec
+  const env = (await docker.getContainer(container).inspect()).Config.Env ?? []
+  const value = (k: string) => env.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)
+  const secrets = Object.fromEntries(Object.keys(spec.secrets).map((k) => [k, value(k) ?? spec.secrets![k]!]))
+  return { ...spec, secrets }
+}
+
 /** Creates and starts one container from a spec under a (temporary) name; the spec label keeps the canonical name. */
 async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, revision: number, deploymentId: string) {
   const network = deps.config.deploy.network
@@ -75,7 +88,7 @@ async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, revisi
     name,
     Image: spec.image,
     // BANNOU_InstanceId is not part of the spec: it tells this instance's heartbeats apart from its predecessor's.
-    Env: [...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), `BANNOU_InstanceId=${name}`],
+    Env: [...Object.entries({ ...spec.env, ...(spec.secrets ?? {}) }).map(([k, v]) => `${k}=${v}`), `BANNOU_InstanceId=${name}`],
     ...(spec.command ? { Cmd: spec.command } : {}),
     Hostname: hostNet ? undefined : spec.name,
     Labels: {
@@ -86,7 +99,7 @@ async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, revisi
       [LABELS.replica]: String(spec.replica),
       [LABELS.revision]: String(revision),
       [LABELS.deployment]: deploymentId,
-      [LABELS.spec]: JSON.stringify(spec),
+      [LABELS.spec]: JSON.stringify(redactSpec(spec)),
     },
     HostConfig: { NetworkMode: network, ExtraHosts: spec.extraHosts, RestartPolicy: { Name: 'no' } },
     ...(hostNet ? {} : { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } } }),
@@ -212,6 +225,8 @@ export async function rollingRestart(deps: RollingDeps, environment: string, app
   const { docker } = deps
   const all = await deps.list()
   const mine = all.filter((u) => u.environment === environment && u.app === app && u.spec)
+  // Specs with their secret values again (the labels carry digests).
+  for (const u of mine) u.spec = await withSecretValues(docker, u.name, u.spec!)
   const replicas: Replica[] = mine
     .filter((u) => u.role === 'app')
     .sort((a, b) => a.replica - b.replica)

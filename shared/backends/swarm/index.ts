@@ -19,9 +19,13 @@ import {
   type UnitState,
 } from '../types.ts'
 import { freePort } from '../compose/rolling.ts'
+import { DIGEST_PREFIX, secretDigest, sha256Hex } from '../secrets.ts'
 import { ALT_PORTS_LABEL, KIND_LABEL, PORT_SET_LABEL, SPECS_LABEL, serviceNameOf, serviceSpec, unitNameOf, updateConfig, type ServiceSpecInput } from './spec.ts'
 
 const PROBE_TIMEOUT_MS = 2000
+/** On a Swarm secret: the service it belongs to, and the secret's name in the spec. */
+const SERVICE_LABEL = 'bannou.service'
+const SECRET_KEY_LABEL = 'bannou.secret-key'
 const UPDATE_POLL_MS = 250
 const START_TIMEOUT_MS = 120_000
 const NO_UPDATE_AFTER_MS = 3_000
@@ -115,16 +119,48 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
     return { alt, set }
   }
 
+  /**
+   * Swarm secrets for a service's secret values: one per value, named after the service, the
+   * key and the value's digest (a new value = a new secret; the spec points at it), labelled
+   * with the service so they go with it. A spec read back from labels only knows digests:
+   * then the secret must still exist.
+   */
+  async function ensureSecrets(name: string, spec: UnitSpec): Promise<NonNullable<ServiceSpecInput['secrets']>> {
+    const refs: NonNullable<ServiceSpecInput['secrets']> = []
+    for (const [key, value] of Object.entries(spec.secrets ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      const secretName = `${name.slice(0, 32)}-${key.toLowerCase().replace(/[^a-z0-9_.-]/g, '-').slice(0, 16)}-${sha256Hex(`${name}\0${secretDigest(value)}`).slice(0, 12)}`
+      const existing = ((await docker.listSecrets({ filters: { name: [secretName] } })) as unknown as { ID: string; Spec: { Name: string } }[]).find((x) => x.Spec.Name === secretName)
+      let id = existing?.ID
+      if (!id) {
+        if (value.startsWith(DIGEST_PREFIX)) throw new Error(`secret ${key} of ${name}: Swarm secret ${secretName} is gone and only its digest is known; deploy with the value again`)
+        const labels = { [LABELS.managed]: 'true', [LABELS.environment]: spec.environment, [LABELS.app]: spec.app, [SERVICE_LABEL]: name, [SECRET_KEY_LABEL]: key }
+        id = ((await docker.createSecret({ Name: secretName, Labels: labels, Data: Buffer.from(value, 'utf8').toString('base64') })) as { id: string }).id
+      }
+      refs.push({ SecretID: id, SecretName: secretName, File: { Name: key, UID: '0', GID: '0', Mode: 0o444 } })
+    }
+    return refs
+  }
+
+  /** Secrets of a service that its current spec no longer uses (after an update), or all of them (after removal). */
+  async function pruneSecrets(name: string, keep: string[] = []) {
+    const list = (await docker.listSecrets({ filters: { label: [`${SERVICE_LABEL}=${name}`] } })) as unknown as { ID: string; Spec: { Name: string } }[]
+    // A secret still mounted by a task that is shutting down cannot go yet; the next prune or the removal takes it.
+    await Promise.all(list.filter((x) => !keep.includes(x.Spec.Name)).map((x) => docker.getSecret(x.ID).remove().catch(() => undefined)))
+  }
+
   /** The service spec for `specs`, switching the port set when the service exists. */
   async function buildSpec(name: string, specs: UnitSpec[], current: SwarmService | null, extra: Omit<ServiceSpecInput, 'config' | 'name' | 'specs' | 'ports'>) {
-    return serviceSpec({ config, name, specs, ports: await portPlan(current, specs), ...extra })
+    const first = [...specs].sort(byReplica)[0]!
+    return serviceSpec({ config, name, specs, ports: await portPlan(current, specs), secrets: await ensureSecrets(name, first), ...extra })
   }
+  const secretNamesOf = (spec: { TaskTemplate?: { ContainerSpec?: { Secrets?: { SecretName: string }[] } } }) => (spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).map((x) => x.SecretName)
 
   /** Creates or updates a service so that it runs exactly `specs` (removes it when empty). */
   async function converge(name: string, specs: UnitSpec[], opts: { revision: number; deploymentId: string; strategy?: RestartStrategy }) {
     const current = await inspect(name)
     if (specs.length === 0) {
       if (current) await docker.getService(current.ID).remove()
+      await pruneSecrets(name)
       return
     }
     await ensureNetwork()
@@ -138,6 +174,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       if (done.state !== 'completed') throw new Error(`swarm update of ${name} ${done.state}: ${done.message}`)
     }
     await awaitStarted(name, specs.length, Date.now() + START_TIMEOUT_MS)
+    if (current) await pruneSecrets(name, secretNamesOf(spec as never))
   }
 
   /** Like a compose apply, returns once every task's container has started (or throws with the task's error). */

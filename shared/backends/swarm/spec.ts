@@ -1,5 +1,6 @@
 import type Docker from 'dockerode'
 import type { Config } from '../../config.ts'
+import { redactSpec } from '../secrets.ts'
 import { LABELS, type RestartStrategy, type UnitSpec } from '../types.ts'
 
 /**
@@ -79,6 +80,8 @@ export function serviceSpec(i: ServiceSpecInput): Docker.CreateServiceOptions {
   const group = first.role === 'app'
   const hostNet = i.config.deploy.network === 'host'
   const env: Record<string, string> = { ...first.env, ...(i.extraEnv ?? {}) }
+  // Secrets are files (/run/secrets/{name}); {name}_FILE tells the app where.
+  for (const k of Object.keys(first.secrets ?? {})) env[`${k}_FILE`] = `/run/secrets/${k}`
   if (group) {
     env.BANNOU_PORTS = specs.map((s, n) => (i.ports?.set === 1 && i.ports.alt[n] ? String(i.ports.alt[n]) : (s.env.PORT ?? '80'))).join(',')
     env.BANNOU_TaskSlot = '{{.Task.Slot}}'
@@ -102,7 +105,7 @@ export function serviceSpec(i: ServiceSpecInput): Docker.CreateServiceOptions {
     Labels: {
       ...labels,
       [KIND_LABEL]: group ? 'app-group' : 'unit',
-      [SPECS_LABEL]: JSON.stringify(specs),
+      [SPECS_LABEL]: JSON.stringify(specs.map(redactSpec)),
       ...(i.ports ? { [ALT_PORTS_LABEL]: JSON.stringify(i.ports.alt), [PORT_SET_LABEL]: String(i.ports.set) } : {}),
     },
     TaskTemplate: {
