@@ -2,8 +2,9 @@
  * Graceful restart of a 4-replica app on the compose backend and on the swarm backend
  * (real engine, host networking), under a prober hitting every instance every 50 ms.
  * Prints, per backend: total restart time, the most instances unavailable at once (must be
- * 0 on compose: replacements start beside the old ones) and failed probes (no instance
- * answered; must be 0). Swarm mode is turned on only if it was off, and left again.
+ * 0: on compose replacements start beside the old ones, on swarm each slot's replacement
+ * starts first on the slot's other port) and failed probes (no instance answered; must be
+ * 0). Swarm mode is turned on only if it was off, and left again.
  * `npx tsx bench/restart.ts [--quick]`; last line = JSON figures.
  */
 import { cancelScheduledRestarts, restartInFlight } from '../shared/restarts/executor.ts'
@@ -11,7 +12,7 @@ import { requestRestart } from '../shared/restarts/request-restart.ts'
 import { disposeContext } from '../test/support/context.ts'
 import { testDocker } from '../test/fixtures/images.ts'
 import { deployHarness, removeEnvironment, testImages, uniqueEnv } from '../test/contract/deploy-support.ts'
-import { NODE_HEALTHCHECK, containerPorts, servicePorts, startProber } from '../test/contract/restart-support.ts'
+import { NODE_HEALTHCHECK, activeServicePorts, allAnswer, containerPorts, servicePorts, startProber } from '../test/contract/restart-support.ts'
 
 const quick = process.argv.includes('--quick')
 const REPLICAS = 4
@@ -37,6 +38,8 @@ async function run(backend: 'compose' | 'swarm') {
     const d = await h.call('POST', '/orchestrator/deploy', { environment: env, topology, wait: true })
     if (d.status !== 200) throw new Error(`${backend} deploy failed: ${JSON.stringify(d.body)}`)
     const ports = backend === 'compose' ? () => containerPorts(docker, env, 'web') : () => servicePorts(docker, env, 'web')
+    // A deploy returns once the containers started; count from the moment every replica answers.
+    if (!(await allAnswer(backend === 'compose' ? ports : () => activeServicePorts(docker, env, 'web')))) throw new Error(`${backend}: not every replica answered after the deploy`)
     const prober = startProber(docker, env, 'web', 50, REPLICAS, ports)
     while (prober.stats.probes < 10) await new Promise((r) => setTimeout(r, 50))
     const t0 = performance.now()
@@ -49,6 +52,7 @@ async function run(backend: 'compose' | 'swarm') {
     const result = await entry
     const totalMs = performance.now() - t0
     const stats = await prober.stop()
+    if (stats.shortfalls.length) console.error(`${backend}: fewer instances answered than expected at`, stats.shortfalls.slice(0, 10))
     if (result.result !== 'succeeded') throw new Error(`${backend} restart failed: ${result.error}`)
     return { totalMs: Math.round(totalMs), maxUnavailable: stats.maxUnavailable, failedProbes: stats.failed, probes: stats.probes }
   } finally {

@@ -23,6 +23,12 @@ export interface UnitSpec {
   extraHosts: string[]
   /** Host ports this unit listens on when it shares the host network (allocation bookkeeping). */
   hostPorts: number[]
+  /**
+   * Secret values by name (shared/backends/secrets.ts). Swarm: a Swarm secret per value, mounted
+   * at /run/secrets/{name}, with {name}_FILE in the env; compose: env variables (".env only").
+   * Labels and records carry digests, never the values.
+   */
+  secrets?: Record<string, string>
 }
 
 export type UnitState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing' | 'unknown'
@@ -42,6 +48,8 @@ export interface Unit {
   /** The spec it was created from (read back from its label); null for foreign or damaged labels. */
   spec: UnitSpec | null
   createdAt: string
+  /** Host ports the backend holds for this unit besides its spec's (swarm: the slot's alternate port). */
+  reservedPorts?: number[]
 }
 
 export type PlanActionKind = 'create' | 'recreate' | 'remove' | 'unchanged'
@@ -84,6 +92,14 @@ export interface ApplyOptions {
   /** Per-unit progress, e.g. to update the deployment record. */
   onProgress?: (unit: string, state: 'pulling' | 'creating' | 'started' | 'removed' | 'failed', detail?: string) => void
   signal?: AbortSignal
+  /**
+   * How RUNNING apps that must be recreated are replaced (topology `mode`): graceful = rolling,
+   * each replacement starts beside its predecessor and takes over once healthy; immediate =
+   * rolling without the health wait or drain; force or absent = stop, then start.
+   */
+  strategy?: RestartStrategy
+  /** graceful: resolves when a replacement reports a healthy heartbeat (ok=false at the deadline). */
+  waitHealthy?(instance: NewInstance, signal: AbortSignal): Promise<{ ok: boolean; detail: string }>
 }
 
 export interface UnitResult {

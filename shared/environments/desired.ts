@@ -93,7 +93,7 @@ function appAddress(t: InfraTarget, hosts: Record<string, string>): string {
 /** Hands out host ports (host networking): reuses a unit's previous ports so unchanged units stay unchanged. */
 function portAllocator(input: DesiredInput) {
   const [from, to] = input.deploy.hostPortRange
-  const taken = new Set(input.existing.flatMap((u) => u.spec?.hostPorts ?? []))
+  const taken = new Set(input.existing.flatMap((u) => [...(u.spec?.hostPorts ?? []), ...(u.reservedPorts ?? [])]))
   const previous = new Map(input.existing.filter((u) => u.environment === input.environment && u.spec).map((u) => [u.name, u.spec!.hostPorts]))
   const rnd = input.random ?? Math.random
   // Ports infrastructure containers of this environment listen on are never handed to apps.

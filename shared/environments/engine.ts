@@ -1,11 +1,12 @@
 import * as v from 'valibot'
-import type { Backend, Plan, PlanAction, UnitRole } from '../backends/types.ts'
+import type { ApplyOptions, Backend, NewInstance, Plan, PlanAction, RestartStrategy, UnitRole } from '../backends/types.ts'
 import { selectBackend } from '../backends/registry.ts'
 import type { Context } from '../context.ts'
 import { badRequest, conflict, notFound } from '../errors.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent, type OutboundEvent } from '../events/schemas.ts'
 import { loadPresets } from '../presets/load.ts'
+import { waitForHealthyHeartbeat } from '../restarts/health-wait.ts'
 import { Preset, type ResolvedPreset } from '../presets/schema.ts'
 import type { Command } from '../store/types.ts'
 import { desiredState, serviceMapping, type DesiredState, type InfraTarget } from './desired.ts'
@@ -35,6 +36,8 @@ export interface DeployRequest {
   autoRollback: boolean
   verifyTimeoutSeconds?: number
   requestedBy: string
+  /** How running apps that change are replaced (topology `mode`); absent = force (stop, then start). */
+  mode?: RestartStrategy
 }
 
 export type DeployStart =
@@ -206,10 +209,13 @@ async function applyInOrder(
   plan: Plan,
   save: () => Promise<void>,
   createdAt = new Map<string, number>(),
+  mode?: RestartStrategy,
 ): Promise<string | null> {
-  const opts = {
+  const healthMs = ctx.config.deploy.verifyTimeoutSeconds * 1000
+  const opts: ApplyOptions = {
     revision: record.revision,
     deploymentId: record.id,
+    ...(mode ? { strategy: mode, waitHealthy: (inst: NewInstance, signal: AbortSignal) => waitForHealthyHeartbeat(ctx, inst, Date.now() + healthMs, signal) } : {}),
     onProgress: (unit: string, state: string, detail?: string) => {
       if (state === 'creating') createdAt.set(unit, Date.now())
       const p = record.progress[unit]
@@ -219,13 +225,17 @@ async function applyInOrder(
   const failed = (r: { results: { ok: boolean; unit: string; error?: string }[] }) =>
     r.results.filter((x) => !x.ok).map((x) => `${x.unit}: ${x.error}`)
   const isRemove = (a: PlanAction) => a.action === 'remove'
+  // Rolling modes replace a recreated app together with its sidecar (the replacement pair gets new ports).
+  const rolling = mode === 'graceful' || mode === 'immediate'
+  const recreatedApps = new Set(plan.actions.filter((a) => a.role === 'app' && a.action === 'recreate').map((a) => a.unit))
+  const stageOf = (a: PlanAction): UnitRole => (rolling && a.role === 'sidecar' && a.action === 'recreate' && recreatedApps.has(a.unit.replace(/-dapr$/, '')) ? 'app' : a.role)
   let errs = failed(await backend.apply(subPlan(plan, (a) => isRemove(a) && a.role === 'sidecar'), opts))
   errs.push(...failed(await backend.apply(subPlan(plan, (a) => isRemove(a) && a.role === 'app'), opts)))
   if (errs.length) return `removing units failed: ${errs.join('; ')}`
   for (const { stage, role } of STAGES) {
     record.stage = stage
     await save()
-    errs = failed(await backend.apply(subPlan(plan, (a) => !isRemove(a) && a.role === role), opts))
+    errs = failed(await backend.apply(subPlan(plan, (a) => !isRemove(a) && stageOf(a) === role), opts))
     await save()
     if (errs.length) return `${stage} stage failed: ${errs.join('; ')}`
     if (role === 'infrastructure') {
@@ -282,7 +292,7 @@ async function runDeployment(
   try {
     if (interruptedId) await markInterrupted(ctx, interruptedId, record.id)
     const createdAt = new Map<string, number>()
-    let error = await applyInOrder(ctx, backend, record, desired, record.plan, save, createdAt)
+    let error = await applyInOrder(ctx, backend, record, desired, record.plan, save, createdAt, req.mode)
     if (!error) {
       record.stage = 'verifying'
       await save()
@@ -329,9 +339,9 @@ async function runDeployment(
       await emit(ctx, events, [...commitRevisionCommands(ctx, rev), runCommand(ctx, record)])
       return record
     }
-    return await fail(ctx, backend, record, before, error, save)
+    return await fail(ctx, backend, record, before, error, save, req.mode)
   } catch (e) {
-    return await fail(ctx, backend, record, before, e instanceof Error ? e.message : String(e), save)
+    return await fail(ctx, backend, record, before, e instanceof Error ? e.message : String(e), save, req.mode)
   } finally {
     clearInterval(renew)
     await releaseLease(ctx, env, record.id).catch(() => undefined)
@@ -339,7 +349,7 @@ async function runDeployment(
 }
 
 /** Failure: roll back to the previous revision (or remove what we created when there was none). */
-async function fail(ctx: Context, backend: Backend, record: DeploymentRecord, before: EnvironmentState, error: string, save: () => Promise<void>) {
+async function fail(ctx: Context, backend: Backend, record: DeploymentRecord, before: EnvironmentState, error: string, save: () => Promise<void>, mode?: RestartStrategy) {
   const env = record.environment
   ctx.log.warn('deployment failed', { deploymentId: record.id, environment: env, error })
   const events: OutboundEvent[] = [lifecycle('deployment.failed', env, { deploymentId: record.id, revision: record.revision, error })]
@@ -349,7 +359,7 @@ async function fail(ctx: Context, backend: Backend, record: DeploymentRecord, be
     record.stage = 'rolling-back'
     await save()
     try {
-      rollbackError = await rollbackTo(ctx, backend, record, before.current)
+      rollbackError = await rollbackTo(ctx, backend, record, before.current, mode)
       rolledBackTo = before.current?.number ?? null
     } catch (e) {
       rollbackError = e instanceof Error ? e.message : String(e)
@@ -368,7 +378,7 @@ async function fail(ctx: Context, backend: Backend, record: DeploymentRecord, be
 }
 
 /** Brings the environment back to a revision's desired state (no verify), or empties it. */
-export async function rollbackTo(ctx: Context, backend: Backend, record: DeploymentRecord, target: Revision | null): Promise<string | null> {
+export async function rollbackTo(ctx: Context, backend: Backend, record: DeploymentRecord, target: Revision | null, mode?: RestartStrategy): Promise<string | null> {
   const env = record.environment
   if (!target) {
     await backend.remove(env, { graceSeconds: ctx.config.deploy.stopGraceSeconds, removeVolumes: false })
@@ -376,8 +386,13 @@ export async function rollbackTo(ctx: Context, backend: Backend, record: Deploym
   }
   // Exactly the recorded desired state (images, ports, env), not the preset re-resolved under
   // today's settings: a failure caused by a changed setting (e.g. a new sidecar image) must not come back.
+  // Revisions keep only hashes of secret values, so a revision with secrets is re-resolved instead.
+  if (target.desired.units.some((u) => u.secrets && Object.keys(u.secrets).length > 0)) {
+    const { desired, plan } = await computePlan(ctx, backend, env, target.preset, target.number)
+    return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, desired, plan, async () => {}, new Map(), mode)
+  }
   const plan = diffPlan(env, target.number, target.desired.units, await backend.status(env))
-  return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, target.desired, plan, async () => {})
+  return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, target.desired, plan, async () => {}, new Map(), mode)
 }
 
 async function markInterrupted(ctx: Context, id: string, by: string) {

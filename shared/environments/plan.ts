@@ -1,3 +1,4 @@
+import { changedSecrets } from '../backends/secrets.ts'
 import type { Plan, PlanAction, PlanActionKind, Unit, UnitRole, UnitSpec } from '../backends/types.ts'
 
 const STAGE: Record<UnitRole, number> = { infrastructure: 0, app: 1, sidecar: 2 }
@@ -18,6 +19,7 @@ export function specDifferences(running: UnitSpec, desired: UnitSpec): string[] 
   if (JSON.stringify(running.command ?? null) !== JSON.stringify(desired.command ?? null)) reasons.push('command changed')
   if (JSON.stringify(running.extraHosts) !== JSON.stringify(desired.extraHosts)) reasons.push(`extra hosts ${running.extraHosts.join(',')} → ${desired.extraHosts.join(',')}`)
   if (running.role !== desired.role) reasons.push(`role ${running.role} → ${desired.role}`)
+  for (const k of changedSecrets(running, desired)) reasons.push(`secret ${k} changed`)
   return reasons
 }
 

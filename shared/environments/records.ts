@@ -5,6 +5,7 @@ import { compareAndDelete, compareAndExpire } from '../store/scripts.ts'
 import type { Command } from '../store/types.ts'
 import { asArray, asHash, asString, parseJson } from '../store/ops.ts'
 import type { DesiredState } from './desired.ts'
+import { redactingReplacer } from '../backends/secrets.ts'
 
 export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted'
 export type DeploymentStage = 'planning' | 'infrastructure' | 'apps' | 'sidecars' | 'verifying' | 'rolling-back' | 'done'
@@ -64,7 +65,7 @@ const RUN_TTL_SECONDS = 7 * 24 * 3600
 const REVISIONS_KEPT = 50
 export const LEASE_TTL_MS = 30_000
 
-export const runCommand = (ctx: Context, r: DeploymentRecord): Command => ['SET', ctx.keys.deploymentRun(r.id), JSON.stringify(r), 'EX', RUN_TTL_SECONDS]
+export const runCommand = (ctx: Context, r: DeploymentRecord): Command => ['SET', ctx.keys.deploymentRun(r.id), JSON.stringify(r, redactingReplacer), 'EX', RUN_TTL_SECONDS]
 
 export async function saveRun(ctx: Context, r: DeploymentRecord) {
   await ctx.store.call(runCommand(ctx, r))
@@ -121,9 +122,9 @@ export async function findRevision(ctx: Context, env: string, n: number): Promis
 
 /** Commands that make a revision current (used inside emit(), with its events). */
 export const commitRevisionCommands = (ctx: Context, rev: Revision): Command[] => [
-    ['LPUSH', ctx.keys.revisions(rev.environment), JSON.stringify(rev)],
+    ['LPUSH', ctx.keys.revisions(rev.environment), JSON.stringify(rev, redactingReplacer)],
     ['LTRIM', ctx.keys.revisions(rev.environment), 0, REVISIONS_KEPT - 1],
-    ['HSET', ctx.keys.deployment(rev.environment), 'current', JSON.stringify(rev)],
+    ['HSET', ctx.keys.deployment(rev.environment), 'current', JSON.stringify(rev, redactingReplacer)],
     ['HDEL', ctx.keys.deployment(rev.environment), 'inProgress'],
 ]
 

@@ -142,7 +142,7 @@ export async function changeTopology(ctx: Context, req: TopologyRequest) {
 
   const deployments: DeploymentRecord[] = []
   for (const phase of phases) {
-    const started = await startDeployment(ctx, { environment: req.environment, source: { kind: 'topology', topology: asTopology(preset, phase.nodes) }, dryRun: false, autoRollback: true, requestedBy: req.requestedBy })
+    const started = await startDeployment(ctx, { environment: req.environment, source: { kind: 'topology', topology: asTopology(preset, phase.nodes) }, dryRun: false, autoRollback: true, requestedBy: req.requestedBy, mode: req.mode })
     if (started.dryRun) continue
     const rec = await started.done
     deployments.push(rec)
@@ -150,7 +150,7 @@ export async function changeTopology(ctx: Context, req: TopologyRequest) {
       // Roll back all the way to where we started (a failed phase 2 would otherwise stay at phase 1).
       let restored: number | null = null
       if (deployments.length > 1) {
-        const back = await startDeployment(ctx, { environment: req.environment, source: { kind: 'revision', number: state.current.number }, dryRun: false, autoRollback: false, requestedBy: req.requestedBy })
+        const back = await startDeployment(ctx, { environment: req.environment, source: { kind: 'revision', number: state.current.number }, dryRun: false, autoRollback: false, requestedBy: req.requestedBy, mode: req.mode })
         if (!back.dryRun && (await back.done).status === 'succeeded') restored = state.current.number
       } else if (rec.status === 'rolled-back') restored = state.current.number
       await emit(ctx, [lifecycle(req.environment, { ...base, ok: false, phase: phase.name, error: rec.result?.error, restored })])

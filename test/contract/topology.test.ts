@@ -4,6 +4,7 @@ import { disposeContext } from '../support/context.ts'
 import { waitFor } from '../support/services.ts'
 import { testDocker } from '../fixtures/images.ts'
 import { deployHarness, labelled, outbox, removeEnvironment, testImages, uniqueEnv } from './deploy-support.ts'
+import { allAnswer, containerPorts, startProber } from './restart-support.ts'
 
 const docker = testDocker()
 let h: ReturnType<typeof deployHarness>
@@ -84,5 +85,28 @@ describe('POST /orchestrator/topology', () => {
     expect(await mappingsSince(mark)).toEqual([`unregister ${s4}@extra-${env}`])
     expect((await labelled(docker, env)).map((c) => c.Names[0]).sort()).toEqual([`/bannou-${env}-main-1`, `/bannou-${env}-side-1`])
     void s3
+  }, 120_000)
+
+  it('graceful update-env on a 2-replica node: rolling replacement, no failed probe', async () => {
+    const add = await h.call('POST', '/orchestrator/topology', { environment: env, changes: [{ action: 'add-node', nodeConfig: node('pair', [s4], 2) }] })
+    expect(add.status, JSON.stringify(add.body)).toBe(200)
+    expect(await allAnswer(() => containerPorts(docker, env, 'pair'))).toBe(true)
+    const before = (await labelled(docker, env)).filter((c) => c.Labels['bannou.app'] === 'pair').map((c) => c.Id)
+    const prober = startProber(docker, env, 'pair', 50, 2)
+    await waitFor(async () => prober.stats.probes >= 5, 10_000, 50)
+    const r = await h.call('POST', '/orchestrator/topology', { environment: env, mode: 'graceful', changes: [{ action: 'update-env', nodeName: 'pair', environment: { FEATURE_X: 'on' } }] })
+    const stats = await prober.stop()
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body).toMatchObject({ ok: true, mode: 'graceful' })
+    expect(stats.failed, stats.errors.join('\n')).toBe(0)
+    expect(stats.maxUnavailable, stats.shortfalls.join('\n')).toBe(0)
+    // Both replicas were replaced (new containers under the canonical names) and carry the new env.
+    const pair = (await labelled(docker, env)).filter((c) => c.Labels['bannou.app'] === 'pair')
+    expect(pair.map((c) => c.Names[0]).sort()).toEqual([`/bannou-${env}-pair-1`, `/bannou-${env}-pair-2`])
+    expect(pair.filter((c) => before.includes(c.Id))).toEqual([])
+    for (const c of pair) expect((await docker.getContainer(c.Id).inspect()).Config.Env).toContain('FEATURE_X=on')
+    // The next identical deploy sees nothing to change (the new ports are the units' ports now).
+    const again = await h.call('POST', '/orchestrator/topology', { environment: env, dryRun: true, changes: [{ action: 'update-env', nodeName: 'pair', environment: { FEATURE_X: 'on' } }] })
+    expect(again.body.changes).toEqual([])
   }, 120_000)
 })

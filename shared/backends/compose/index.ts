@@ -18,7 +18,9 @@ import {
   type UnitState,
 } from '../types.ts'
 import { createDemuxer, dockerClient } from './client.ts'
-import { rollingRestart } from './rolling.ts'
+import { redactSpec } from '../secrets.ts'
+import { freePort, withSecretValues, replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
+import { replicaSpecs } from './scale.ts'
 
 const PROBE_TIMEOUT_MS = 2000
 
@@ -108,7 +110,8 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     const container = await docker.createContainer({
       name: spec.name,
       Image: spec.image,
-      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      // Secrets: env variables (the reference's compose column, ".env only"); the label keeps digests.
+      Env: Object.entries({ ...spec.env, ...(spec.secrets ?? {}) }).map(([k, v]) => `${k}=${v}`),
       ...(spec.command ? { Cmd: spec.command } : {}),
       Hostname: hostNetwork ? undefined : spec.name,
       Labels: {
@@ -119,7 +122,7 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
         [LABELS.replica]: String(spec.replica),
         [LABELS.revision]: String(opts.revision),
         [LABELS.deployment]: opts.deploymentId,
-        [LABELS.spec]: JSON.stringify(spec),
+        [LABELS.spec]: JSON.stringify(redactSpec(spec)),
       },
       HostConfig: {
         NetworkMode: network,
@@ -147,9 +150,57 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     }
   }
 
+  /**
+   * Topology changes in graceful/immediate mode: running apps that must be recreated are
+   * replaced by the rolling-restart code (with their sidecars, which the engine hands over in
+   * the same stage); everything else is applied as usual, sidecars after the apps.
+   */
+  const applyRolling = async (actions: PlanAction[], opts: ApplyOptions, strategy: 'graceful' | 'immediate'): Promise<UnitResult[]> => {
+    const all = await list()
+    const byName = new Map(all.map((u) => [u.name, u]))
+    const sidecarAction = new Map(actions.filter((a) => a.role === 'sidecar').map((a) => [a.unit, a]))
+    const taken = takenPorts(all)
+    const items: Replacement[] = []
+    const rolled = new Set<PlanAction>()
+    for (const a of actions) {
+      const old = byName.get(a.unit)
+      if (a.action !== 'recreate' || a.role !== 'app' || !a.spec || old?.state !== 'running' || !old.spec) continue
+      const oldSide = byName.get(`${a.unit}-dapr`)
+      const sideAct = sidecarAction.get(`${a.unit}-dapr`)
+      // Roll only when the sidecar stays a sidecar (or there is none before and after).
+      const nextSide = oldSide?.spec && (!sideAct || (sideAct.action === 'recreate' && sideAct.spec)) ? (sideAct?.spec ?? oldSide.spec) : undefined
+      if (oldSide ? !nextSide : !!sideAct) continue
+      items.push(await replacementFor({ docker, config, list }, { app: old, ...(oldSide ? { sidecar: oldSide } : {}) }, a.spec, nextSide, taken))
+      rolled.add(a)
+      if (sideAct) rolled.add(sideAct)
+    }
+    const rest = actions.filter((a) => !rolled.has(a))
+    const results = await Promise.all(rest.filter((a) => a.role !== 'sidecar').map((a) => applyOne(a, opts)))
+    results.push(...(await Promise.all(rest.filter((a) => a.role === 'sidecar').map((a) => applyOne(a, opts)))))
+    if (items.length === 0) return results
+    const r = await replaceInBatches({ docker, config, list }, items, {
+      strategy,
+      graceSeconds: config.deploy.stopGraceSeconds,
+      maxParallel: 1,
+      revision: opts.revision,
+      deploymentId: opts.deploymentId,
+      waitHealthy: opts.waitHealthy ?? (async () => ({ ok: true, detail: 'no health wait given' })),
+      onUnit: (unit, state) => opts.onProgress?.(unit, state),
+    })
+    const replaced = new Set(r.replaced.map((x) => x.old))
+    for (const a of rolled) {
+      const app = a.role === 'sidecar' ? a.unit.replace(/-dapr$/, '') : a.unit
+      const ok = replaced.has(app)
+      if (!ok) opts.onProgress?.(a.unit, 'failed', r.error ?? 'the rollout stopped before this unit')
+      results.push({ unit: a.unit, action: a.action, ok, ...(ok ? {} : { error: r.error ?? 'the rollout stopped before this unit' }) })
+    }
+    return results
+  }
+
   return {
     name: 'compose',
-    capabilities: { liveTopology: 'limited', scaling: false, rollingUpdate: false, secrets: 'env-only', volumes: true, networks: true },
+    // Truthful for this driver: the reference's compose column lacks scaling and rolling updates; we implement both.
+    capabilities: { liveTopology: 'limited', scaling: true, rollingUpdate: true, secrets: 'env-only', volumes: true, networks: true },
 
     async probe() {
       try {
@@ -161,8 +212,9 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     },
 
     async apply(plan: Plan, opts: ApplyOptions) {
-      const results = await Promise.all(plan.actions.filter((a) => a.action !== 'unchanged').map((a) => applyOne(a, opts)))
-      return { results }
+      const actions = plan.actions.filter((a) => a.action !== 'unchanged')
+      if (opts.strategy !== 'graceful' && opts.strategy !== 'immediate') return { results: await Promise.all(actions.map((a) => applyOne(a, opts))) }
+      return { results: await applyRolling(actions, opts, opts.strategy) }
     },
 
     async restart(units, strategy) {
@@ -178,8 +230,33 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
       return { restarted: done }
     },
 
-    async scale() {
-      throw new Error('the compose backend cannot scale in place: change replicas in the preset and deploy')
+    /**
+     * `app` is `bannou-{env}-{node}` (as on swarm). New replicas copy the highest replica's
+     * specs with their own names and host ports; removal takes the highest replicas first.
+     * The preset is not changed: the next deploy of the environment returns to its count.
+     */
+    async scale(app, replicas) {
+      if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`replicas must be a whole number ≥ 0, got ${replicas}`)
+      const all = await list()
+      const mine = all.filter((u) => u.role === 'app' && `bannou-${u.environment}-${u.app}` === app && u.spec).sort((a, b) => a.replica - b.replica)
+      const top = mine[mine.length - 1]
+      if (!top) throw new Error(`no running replicas of ${app} to scale`)
+      const sidecarOf = (u: Unit) => all.find((s) => s.role === 'sidecar' && s.name === `${u.name}-dapr` && s.spec)
+      for (const u of mine.slice(replicas).reverse()) {
+        const side = sidecarOf(u)
+        if (side) await removeContainer(side.name, config.deploy.stopGraceSeconds)
+        await removeContainer(u.name, config.deploy.stopGraceSeconds)
+      }
+      const topSide = sidecarOf(top)
+      const base = { app: await withSecretValues(docker, top.name, top.spec!), sidecar: topSide?.spec ? await withSecretValues(docker, topSide.name, topSide.spec) : undefined }
+      const taken = takenPorts(all)
+      const opts: ApplyOptions = { revision: top.revision, deploymentId: `scale-${Date.now()}` }
+      for (let r = top.replica + 1; r <= top.replica + (replicas - mine.length); r++) {
+        const ports = hostNetwork ? { app: await freePort(config, taken), ...(base.sidecar ? { daprHttp: await freePort(config, taken), daprGrpc: await freePort(config, taken) } : {}) } : null
+        const next = replicaSpecs(base, app, r, ports)
+        await createAndStart(next.app, opts)
+        if (next.sidecar) await createAndStart(next.sidecar, opts)
+      }
     },
 
     status: (env) => list(env),

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode'
 import { createServer } from 'node:net'
 import type { Config } from '../../config.ts'
+import { redactSpec } from '../secrets.ts'
 import { LABELS, type NewInstance, type RestartAppOptions, type RestartAppResult, type Unit, type UnitSpec } from '../types.ts'
 
 /**
@@ -23,7 +24,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const EXIT_POLL_MS = 200
 
 /** A port in the configured range that no labelled unit claims and that nothing listens on. */
-async function freePort(config: Config, taken: Set<number>): Promise<number> {
+export async function freePort(config: Config, taken: Set<number>): Promise<number> {
   const [from, to] = config.deploy.hostPortRange
   for (let tries = 0; tries < 200; tries++) {
     const p = from + Math.floor(Math.random() * (to - from + 1))
@@ -67,15 +68,27 @@ async function respec(deps: RollingDeps, app: UnitSpec, sidecar: UnitSpec | unde
   return { app: nextApp, sidecar: nextSide }
 }
 
+/**
+ * The spec with its secret values read back from the container's env (labels hold only
+ * digests; the env is where compose keeps the values).
+ */
+export async function withSecretValues(docker: Docker, container: string, spec: UnitSpec): Promise<UnitSpec> {
+  if (!spec.secrets || Object.keys(spec.secrets).length === 0) return spec
+  const env = (await docker.getContainer(container).inspect()).Config.Env ?? []
+  const value = (k: string) => env.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)
+  const secrets = Object.fromEntries(Object.keys(spec.secrets).map((k) => [k, value(k) ?? spec.secrets![k]!]))
+  return { ...spec, secrets }
+}
+
 /** Creates and starts one container from a spec under a (temporary) name; the spec label keeps the canonical name. */
-async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, old: Unit, restartId: string) {
+async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, revision: number, deploymentId: string) {
   const network = deps.config.deploy.network
   const hostNet = network === 'host'
   const c = await deps.docker.createContainer({
     name,
     Image: spec.image,
     // BANNOU_InstanceId is not part of the spec: it tells this instance's heartbeats apart from its predecessor's.
-    Env: [...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), `BANNOU_InstanceId=${name}`],
+    Env: [...Object.entries({ ...spec.env, ...(spec.secrets ?? {}) }).map(([k, v]) => `${k}=${v}`), `BANNOU_InstanceId=${name}`],
     ...(spec.command ? { Cmd: spec.command } : {}),
     Hostname: hostNet ? undefined : spec.name,
     Labels: {
@@ -84,9 +97,9 @@ async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, old: U
       [LABELS.app]: spec.app,
       [LABELS.role]: spec.role,
       [LABELS.replica]: String(spec.replica),
-      [LABELS.revision]: String(old.revision),
-      [LABELS.deployment]: restartId,
-      [LABELS.spec]: JSON.stringify(spec),
+      [LABELS.revision]: String(revision),
+      [LABELS.deployment]: deploymentId,
+      [LABELS.spec]: JSON.stringify(redactSpec(spec)),
     },
     HostConfig: { NetworkMode: network, ExtraHosts: spec.extraHosts, RestartPolicy: { Name: 'no' } },
     ...(hostNet ? {} : { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } } }),
@@ -102,7 +115,7 @@ async function stopAndRemove(docker: Docker, name: string, graceSeconds: number)
 }
 
 /** Health wait raced against the container exiting (an exited replacement fails at once). */
-async function healthy(docker: Docker, inst: NewInstance, containerName: string, opts: RestartAppOptions) {
+async function healthy(docker: Docker, inst: NewInstance, containerName: string, opts: Pick<RestartAppOptions, 'waitHealthy'>) {
   const ac = new AbortController()
   const exited = (async () => {
     while (!ac.signal.aborted) {
@@ -124,50 +137,44 @@ interface Replica {
   sidecar?: Unit
 }
 
-export async function rollingRestart(deps: RollingDeps, environment: string, app: string, opts: RestartAppOptions): Promise<RestartAppResult> {
+/** One old instance (app + sidecar) and the specs its replacement runs. */
+export interface Replacement {
+  old: Replica
+  next: { app: UnitSpec; sidecar?: UnitSpec }
+}
+
+export interface ReplaceOptions extends Pick<RestartAppOptions, 'graceSeconds' | 'maxParallel' | 'waitHealthy' | 'onProgress'> {
+  strategy: 'graceful' | 'immediate'
+  /** Labels of the replacements. */
+  revision: number
+  deploymentId: string
+  /** Called when a replacement starts (before any health wait) and when it took over. */
+  onUnit?(unit: string, state: 'creating' | 'started'): void
+}
+
+/**
+ * Replaces instances `maxParallel` at a time: each replacement starts beside its predecessor
+ * (temporary name, fresh host ports), then — graceful: once its heartbeat says healthy;
+ * immediate: once it runs — the old one stops (graceful: with its grace period) and the
+ * replacement takes the canonical name. The first batch with a replacement that fails stops
+ * the rollout: its replacements go, the old instances stay.
+ */
+export async function replaceInBatches(deps: RollingDeps, items: Replacement[], opts: ReplaceOptions): Promise<RestartAppResult> {
   const { docker } = deps
-  const all = await deps.list()
-  const mine = all.filter((u) => u.environment === environment && u.app === app && u.spec)
-  const replicas: Replica[] = mine
-    .filter((u) => u.role === 'app')
-    .sort((a, b) => a.replica - b.replica)
-    .map((u) => ({ app: u, sidecar: mine.find((s) => s.role === 'sidecar' && s.name === `${u.name}-dapr`) }))
-  const taken = new Set(all.flatMap((u) => u.spec?.hostPorts ?? []))
   const result: RestartAppResult = { ok: true, replaced: [], kept: [] }
-  const env = opts.env ?? {}
-  const suffix = opts.restartId.slice(0, 8)
-
-  if (opts.strategy === 'force') {
-    // All at once: stop everything (no grace), recreate from the same specs, then check health.
-    await Promise.all(replicas.flatMap((r) => [r.sidecar, r.app]).filter((u): u is Unit => !!u).map((u) => stopAndRemove(docker, u.name, 0)))
-    const started = await Promise.all(
-      replicas.map(async (r) => {
-        const spec = { ...r.app.spec!, env: { ...r.app.spec!.env, ...env } }
-        const startedAtMs = Date.now()
-        await startUnit(deps, spec, spec.name, r.app, opts.restartId)
-        if (r.sidecar) await startUnit(deps, r.sidecar.spec!, r.sidecar.name, r.sidecar, opts.restartId)
-        result.replaced.push({ old: r.app.name, new: spec.name })
-        return { unit: spec.name, instanceId: spec.name, spec, startedAtMs }
-      }),
-    )
-    const checks = await Promise.all(started.map((i) => healthy(docker, i, i.unit, opts)))
-    const bad = checks.filter((c) => !c.ok)
-    if (bad.length) Object.assign(result, { ok: false, error: bad.map((b) => b.detail).join('; ') })
-    return result
-  }
-
+  const suffix = opts.deploymentId.slice(0, 8)
   const batch = Math.max(1, opts.maxParallel)
-  for (let i = 0; i < replicas.length; i += batch) {
-    const group = replicas.slice(i, i + batch)
+  for (let i = 0; i < items.length; i += batch) {
+    const group = items.slice(i, i + batch)
     const staged = await Promise.all(
-      group.map(async (r) => {
-        const next = await respec(deps, r.app.spec!, r.sidecar?.spec ?? undefined, env, taken)
+      group.map(async ({ old: r, next }) => {
         const tempApp = `${r.app.name}-next-${suffix}`
-        const tempSide = r.sidecar ? `${r.sidecar.name}-next-${suffix}` : undefined
+        const tempSide = r.sidecar && next.sidecar ? `${r.sidecar.name}-next-${suffix}` : undefined
         const startedAtMs = Date.now()
+        opts.onUnit?.(r.app.name, 'creating')
         try {
-          await startUnit(deps, next.app, tempApp, r.app, opts.restartId)
-          if (r.sidecar && next.sidecar) await startUnit(deps, next.sidecar, tempSide!, r.sidecar, opts.restartId)
+          await startUnit(deps, next.app, tempApp, opts.revision, opts.deploymentId)
+          if (tempSide) await startUnit(deps, next.sidecar!, tempSide, opts.revision, opts.deploymentId)
         } catch (e) {
           return { r, tempApp, tempSide, check: { ok: false, detail: `could not start the replacement: ${message(e)}` } }
         }
@@ -189,18 +196,65 @@ export async function rollingRestart(deps: RollingDeps, environment: string, app
       await Promise.all(staged.flatMap((s) => [s.tempSide, s.tempApp]).filter((n): n is string => !!n).map((n) => stopAndRemove(docker, n, 0)))
       result.ok = false
       result.error = failed.map((f) => `${f.r.app.name}: ${f.check.detail}`).join('; ')
-      result.kept = replicas.slice(i).map((r) => r.app.name)
+      result.kept = items.slice(i).map((x) => x.old.app.name)
       return result
     }
     const grace = opts.strategy === 'graceful' ? opts.graceSeconds : 0
     for (const s of staged) {
-      if (s.r.sidecar) await stopAndRemove(docker, s.r.sidecar.name, grace)
+      if (s.tempSide) await stopAndRemove(docker, s.r.sidecar!.name, grace)
       await stopAndRemove(docker, s.r.app.name, grace)
       await docker.getContainer(s.tempApp).rename({ name: s.r.app.name })
       if (s.tempSide) await docker.getContainer(s.tempSide).rename({ name: s.r.sidecar!.name })
       result.replaced.push({ old: s.r.app.name, new: s.tempApp })
+      opts.onUnit?.(s.r.app.name, 'started')
       opts.onProgress?.(`replaced ${s.r.app.name}`)
     }
   }
   return result
+}
+
+/** Replacement specs of one replica: new host ports (host networking), env overrides applied. */
+export async function replacementFor(deps: RollingDeps, old: Replica, app: UnitSpec, sidecar: UnitSpec | undefined, taken: Set<number>, env: Record<string, string> = {}): Promise<Replacement> {
+  return { old, next: await respec(deps, app, sidecar, env, taken) }
+}
+
+/** Ports claimed by labelled units (specs and backend reservations). */
+export const takenPorts = (units: Unit[]) => new Set(units.flatMap((u) => [...(u.spec?.hostPorts ?? []), ...(u.reservedPorts ?? [])]))
+
+export async function rollingRestart(deps: RollingDeps, environment: string, app: string, opts: RestartAppOptions): Promise<RestartAppResult> {
+  const { docker } = deps
+  const all = await deps.list()
+  const mine = all.filter((u) => u.environment === environment && u.app === app && u.spec)
+  // Specs with their secret values again (the labels carry digests).
+  for (const u of mine) u.spec = await withSecretValues(docker, u.name, u.spec!)
+  const replicas: Replica[] = mine
+    .filter((u) => u.role === 'app')
+    .sort((a, b) => a.replica - b.replica)
+    .map((u) => ({ app: u, sidecar: mine.find((s) => s.role === 'sidecar' && s.name === `${u.name}-dapr`) }))
+  const env = opts.env ?? {}
+
+  if (opts.strategy === 'force') {
+    const result: RestartAppResult = { ok: true, replaced: [], kept: [] }
+    // All at once: stop everything (no grace), recreate from the same specs, then check health.
+    await Promise.all(replicas.flatMap((r) => [r.sidecar, r.app]).filter((u): u is Unit => !!u).map((u) => stopAndRemove(docker, u.name, 0)))
+    const started = await Promise.all(
+      replicas.map(async (r) => {
+        const spec = { ...r.app.spec!, env: { ...r.app.spec!.env, ...env } }
+        const startedAtMs = Date.now()
+        await startUnit(deps, spec, spec.name, r.app.revision, opts.restartId)
+        if (r.sidecar) await startUnit(deps, r.sidecar.spec!, r.sidecar.name, r.sidecar.revision, opts.restartId)
+        result.replaced.push({ old: r.app.name, new: spec.name })
+        return { unit: spec.name, instanceId: spec.name, spec, startedAtMs }
+      }),
+    )
+    const checks = await Promise.all(started.map((i) => healthy(docker, i, i.unit, opts)))
+    const bad = checks.filter((c) => !c.ok)
+    if (bad.length) Object.assign(result, { ok: false, error: bad.map((b) => b.detail).join('; ') })
+    return result
+  }
+
+  const taken = takenPorts(all)
+  const items: Replacement[] = []
+  for (const r of replicas) items.push(await replacementFor(deps, r, r.app.spec!, r.sidecar?.spec ?? undefined, taken, env))
+  return replaceInBatches(deps, items, { ...opts, strategy: opts.strategy, revision: replicas[0]?.app.revision ?? 0, deploymentId: opts.restartId })
 }

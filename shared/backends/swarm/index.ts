@@ -11,15 +11,21 @@ import {
   type Plan,
   type RestartAppOptions,
   type RestartAppResult,
+  type RestartStrategy,
   type Unit,
   type UnitResult,
   type UnitRole,
   type UnitSpec,
   type UnitState,
 } from '../types.ts'
-import { KIND_LABEL, SPECS_LABEL, serviceNameOf, serviceSpec, unitNameOf, updateConfig } from './spec.ts'
+import { freePort } from '../compose/rolling.ts'
+import { DIGEST_PREFIX, secretDigest, sha256Hex } from '../secrets.ts'
+import { ALT_PORTS_LABEL, KIND_LABEL, PORT_SET_LABEL, SPECS_LABEL, serviceNameOf, serviceSpec, unitNameOf, updateConfig, type ServiceSpecInput } from './spec.ts'
 
 const PROBE_TIMEOUT_MS = 2000
+/** On a Swarm secret: the service it belongs to, and the secret's name in the spec. */
+const SERVICE_LABEL = 'bannou.service'
+const SECRET_KEY_LABEL = 'bannou.secret-key'
 const UPDATE_POLL_MS = 250
 const START_TIMEOUT_MS = 120_000
 const NO_UPDATE_AFTER_MS = 3_000
@@ -47,9 +53,17 @@ interface SwarmTask {
 const taskState = (s: string): UnitState =>
   s === 'running' || s === 'starting' ? 'running' : ['new', 'pending', 'assigned', 'accepted', 'ready', 'preparing', 'starting'].includes(s) ? 'created' : s === 'remove' ? 'removing' : 'exited'
 
+const byReplica = (a: UnitSpec, b: UnitSpec) => a.replica - b.replica
 const specsOf = (s: SwarmService): UnitSpec[] => {
   try {
-    return JSON.parse(s.Spec.Labels[SPECS_LABEL] ?? '[]') as UnitSpec[]
+    return (JSON.parse(s.Spec.Labels[SPECS_LABEL] ?? '[]') as UnitSpec[]).sort(byReplica)
+  } catch {
+    return []
+  }
+}
+const altPortsOf = (s: SwarmService): number[] => {
+  try {
+    return JSON.parse(s.Spec.Labels[ALT_PORTS_LABEL] ?? '[]') as number[]
   } catch {
     return []
   }
@@ -82,24 +96,85 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       throw e
     }))
 
+  /**
+   * Alternate host ports of an app group (kept per replica across updates, fresh ones for new
+   * replicas) and the port set an update switches to, so each slot's replacement can start
+   * beside its predecessor. Undefined where ports are not shared (other networks, single units).
+   */
+  async function portPlan(current: SwarmService | null, specs: UnitSpec[]): Promise<ServiceSpecInput['ports']> {
+    if (!hostNet || specs[0]?.role !== 'app') return undefined
+    const sorted = [...specs].sort(byReplica)
+    const prevAlt = current ? altPortsOf(current) : []
+    const keep = new Map((current ? specsOf(current) : []).map((x, i) => [x.replica, prevAlt[i]]))
+    const taken = new Set((await units()).flatMap((u) => [...(u.spec?.hostPorts ?? []), ...(u.reservedPorts ?? [])]))
+    const primaries = new Set(sorted.flatMap((x) => x.hostPorts))
+    for (const p of primaries) taken.add(p)
+    const alt: number[] = []
+    for (const x of sorted) {
+      const k = keep.get(x.replica)
+      alt.push(k && !primaries.has(k) ? k : await freePort(config, taken))
+    }
+    // The running tasks use the current set (a service without the label: its specs' ports).
+    const set = current && current.Spec.Labels[PORT_SET_LABEL] !== '1' ? 1 : 0
+    return { alt, set }
+  }
+
+  /**
+   * Swarm secrets for a service's secret values: one per value, named after the service, the
+   * key and the value's digest (a new value = a new secret; the spec points at it), labelled
+   * with the service so they go with it. A spec read back from labels only knows digests:
+   * then the secret must still exist.
+   */
+  async function ensureSecrets(name: string, spec: UnitSpec): Promise<NonNullable<ServiceSpecInput['secrets']>> {
+    const refs: NonNullable<ServiceSpecInput['secrets']> = []
+    for (const [key, value] of Object.entries(spec.secrets ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      const secretName = `${name.slice(0, 32)}-${key.toLowerCase().replace(/[^a-z0-9_.-]/g, '-').slice(0, 16)}-${sha256Hex(`${name}\0${secretDigest(value)}`).slice(0, 12)}`
+      const existing = ((await docker.listSecrets({ filters: { name: [secretName] } })) as unknown as { ID: string; Spec: { Name: string } }[]).find((x) => x.Spec.Name === secretName)
+      let id = existing?.ID
+      if (!id) {
+        if (value.startsWith(DIGEST_PREFIX)) throw new Error(`secret ${key} of ${name}: Swarm secret ${secretName} is gone and only its digest is known; deploy with the value again`)
+        const labels = { [LABELS.managed]: 'true', [LABELS.environment]: spec.environment, [LABELS.app]: spec.app, [SERVICE_LABEL]: name, [SECRET_KEY_LABEL]: key }
+        id = ((await docker.createSecret({ Name: secretName, Labels: labels, Data: Buffer.from(value, 'utf8').toString('base64') })) as { id: string }).id
+      }
+      refs.push({ SecretID: id, SecretName: secretName, File: { Name: key, UID: '0', GID: '0', Mode: 0o444 } })
+    }
+    return refs
+  }
+
+  /** Secrets of a service that its current spec no longer uses (after an update), or all of them (after removal). */
+  async function pruneSecrets(name: string, keep: string[] = []) {
+    const list = (await docker.listSecrets({ filters: { label: [`${SERVICE_LABEL}=${name}`] } })) as unknown as { ID: string; Spec: { Name: string } }[]
+    // A secret still mounted by a task that is shutting down cannot go yet; the next prune or the removal takes it.
+    await Promise.all(list.filter((x) => !keep.includes(x.Spec.Name)).map((x) => docker.getSecret(x.ID).remove().catch(() => undefined)))
+  }
+
+  /** The service spec for `specs`, switching the port set when the service exists. */
+  async function buildSpec(name: string, specs: UnitSpec[], current: SwarmService | null, extra: Omit<ServiceSpecInput, 'config' | 'name' | 'specs' | 'ports'>) {
+    const first = [...specs].sort(byReplica)[0]!
+    return serviceSpec({ config, name, specs, ports: await portPlan(current, specs), secrets: await ensureSecrets(name, first), ...extra })
+  }
+  const secretNamesOf = (spec: { TaskTemplate?: { ContainerSpec?: { Secrets?: { SecretName: string }[] } } }) => (spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).map((x) => x.SecretName)
+
   /** Creates or updates a service so that it runs exactly `specs` (removes it when empty). */
-  async function converge(name: string, specs: UnitSpec[], opts: { revision: number; deploymentId: string }) {
+  async function converge(name: string, specs: UnitSpec[], opts: { revision: number; deploymentId: string; strategy?: RestartStrategy }) {
     const current = await inspect(name)
     if (specs.length === 0) {
       if (current) await docker.getService(current.ID).remove()
+      await pruneSecrets(name)
       return
     }
     await ensureNetwork()
-    const spec = serviceSpec({ config, name, specs, revision: opts.revision, deploymentId: opts.deploymentId })
+    if (current && JSON.stringify(specsOf(current)) === JSON.stringify([...specs].sort(byReplica))) return
+    const spec = await buildSpec(name, specs, current, { revision: opts.revision, deploymentId: opts.deploymentId, strategy: opts.strategy ?? 'graceful' })
     if (!current) {
       await docker.createService(spec)
     } else {
-      if (JSON.stringify(specsOf(current)) === JSON.stringify([...specs].sort((a, b) => a.replica - b.replica))) return
       await docker.getService(current.ID).update({ version: current.Version.Index, ...spec })
       const done = await awaitUpdate(name, Date.now() + START_TIMEOUT_MS, current.UpdateStatus)
       if (done.state !== 'completed') throw new Error(`swarm update of ${name} ${done.state}: ${done.message}`)
     }
     await awaitStarted(name, specs.length, Date.now() + START_TIMEOUT_MS)
+    if (current) await pruneSecrets(name, secretNamesOf(spec as never))
   }
 
   /** Like a compose apply, returns once every task's container has started (or throws with the task's error). */
@@ -145,6 +220,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       const kind = l[KIND_LABEL] ?? 'unit'
       const specs = specsOf(s)
       const tasks = (await tasksOf(s.ID)).filter((t) => t.DesiredState === 'running' || t.DesiredState === 'ready')
+      const alt = altPortsOf(s)
       const bySlot = new Map<number, SwarmTask>()
       for (const t of tasks.sort((a, b) => a.CreatedAt.localeCompare(b.CreatedAt))) bySlot.set(t.Slot ?? 1, t)
       for (const [slot, t] of [...bySlot.entries()].sort((a, b) => a[0] - b[0])) {
@@ -161,6 +237,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
           status: `${t.Status.State}${t.Status.Err ? `: ${t.Status.Err}` : ''}`,
           spec: specs[slot - 1] ?? null,
           createdAt: t.CreatedAt,
+          ...(alt[slot - 1] ? { reservedPorts: [alt[slot - 1]!] } : {}),
         })
       }
     }
@@ -225,7 +302,9 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       const names = [...new Set((await units()).filter((u) => unitNames.includes(u.name)).map((u) => (u.role === 'app' ? `bannou-${u.environment}-${u.app}` : u.name)))]
       for (const n of names) {
         const s = await inspect(n)
-        if (s) await docker.getService(s.ID).update({ version: s.Version.Index, ...s.Spec, TaskTemplate: { ...s.Spec.TaskTemplate, ForceUpdate: (s.Spec.TaskTemplate.ForceUpdate ?? 0) + 1 } })
+        if (!s) continue
+        const spec = await buildSpec(n, specsOf(s), s, { revision: Number(s.Spec.Labels[LABELS.revision] ?? 0), deploymentId: s.Spec.Labels[LABELS.deployment] ?? 'restart', forceUpdate: (s.Spec.TaskTemplate.ForceUpdate ?? 0) + 1 })
+        await docker.getService(s.ID).update({ version: s.Version.Index, ...spec })
       }
       return { restarted: unitNames }
     },
@@ -234,23 +313,21 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
     async scale(app, replicas) {
       const s = await inspect(app)
       if (!s) throw new Error(`no swarm service ${app}`)
-      const specs = specsOf(s).sort((a, b) => a.replica - b.replica)
+      const specs = specsOf(s)
       if (specs.length === 0) throw new Error(`service ${app} carries no unit specs`)
-      const taken = new Set((await units()).flatMap((u) => u.spec?.hostPorts ?? []))
-      const [from, to] = config.deploy.hostPortRange
+      const taken = new Set([...(await units()).flatMap((u) => [...(u.spec?.hostPorts ?? []), ...(u.reservedPorts ?? [])]), ...altPortsOf(s)])
       const next = specs.slice(0, replicas)
       for (let r = specs.length + 1; r <= replicas; r++) {
         const base = specs[specs.length - 1]!
-        let port = 0
-        while (!port || taken.has(port)) port = from + Math.floor(Math.random() * (to - from + 1))
-        taken.add(port)
+        const port = hostNet ? await freePort(config, taken) : Number(base.env.PORT ?? 80)
         const name = `${app}-${r}`
         next.push({ ...base, name, replica: r, env: { ...base.env, PORT: String(port), BANNOU_InstanceName: name }, hostPorts: hostNet ? [port] : base.hostPorts })
       }
-      await docker.getService(s.ID).update({
-        version: s.Version.Index,
-        ...serviceSpec({ config, name: app, specs: next, revision: Number(s.Spec.Labels[LABELS.revision] ?? 0), deploymentId: s.Spec.Labels[LABELS.deployment] ?? 'scale' }),
-      })
+      const spec = await buildSpec(app, next, s, { revision: Number(s.Spec.Labels[LABELS.revision] ?? 0), deploymentId: s.Spec.Labels[LABELS.deployment] ?? 'scale' })
+      await docker.getService(s.ID).update({ version: s.Version.Index, ...spec })
+      const done = await awaitUpdate(app, Date.now() + START_TIMEOUT_MS, s.UpdateStatus)
+      if (done.state !== 'completed') throw new Error(`swarm update of ${app} ${done.state}: ${done.message}`)
+      await awaitStarted(app, replicas, Date.now() + START_TIMEOUT_MS)
     },
 
     status: (env) => units(env),
@@ -292,15 +369,14 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
 
     async restartApp(environment: string, app: string, opts: RestartAppOptions): Promise<RestartAppResult> {
       const name = `bannou-${environment}-${app}`
-      const s = await inspect(name)
+      let s = await inspect(name)
+      // An update still rolling (a deploy's, a scale's) finishes first: a second one would cut it short.
+      for (const until = Date.now() + START_TIMEOUT_MS; s?.UpdateStatus?.State === 'updating' && Date.now() < until; s = await inspect(name)) await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
       if (!s) return { ok: false, replaced: [], kept: [], error: `no swarm service ${name}` }
       const before = await runningTasks(s.ID)
       const specs = specsOf(s).map((x) => ({ ...x, env: { ...x.env, ...(opts.env ?? {}) } }))
       const grace = opts.strategy === 'graceful' ? opts.graceSeconds : 0
-      const spec = serviceSpec({
-        config,
-        name,
-        specs,
+      const spec = await buildSpec(name, specs, s, {
         revision: Number(s.Spec.Labels[LABELS.revision] ?? 0),
         deploymentId: opts.restartId,
         strategy: opts.strategy,
@@ -309,7 +385,9 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
         forceUpdate: (s.Spec.TaskTemplate.ForceUpdate ?? 0) + 1,
       })
       const monitor = opts.strategy === 'graceful' ? 2 : 1
-      Object.assign(spec, { UpdateConfig: updateConfig(opts.strategy, opts.maxParallel, monitor), RollbackConfig: updateConfig('force', 1, 1) })
+      const startFirst = (spec as { UpdateConfig?: { Order?: string } }).UpdateConfig?.Order === 'start-first'
+      // A rollback puts the previous tasks back the same careful way (start-first where possible).
+      Object.assign(spec, { UpdateConfig: updateConfig(opts.strategy, opts.maxParallel, monitor, startFirst), RollbackConfig: updateConfig('graceful', opts.maxParallel, 1, startFirst) })
       await docker.getService(s.ID).update({ version: s.Version.Index, ...spec })
       opts.onProgress?.(`swarm update of ${name} started (${opts.strategy})`)
       const done = await awaitUpdate(name, Date.now() + 10 * 60_000, s.UpdateStatus)

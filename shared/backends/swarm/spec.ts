@@ -1,5 +1,6 @@
 import type Docker from 'dockerode'
 import type { Config } from '../../config.ts'
+import { redactSpec } from '../secrets.ts'
 import { LABELS, type RestartStrategy, type UnitSpec } from '../types.ts'
 
 /**
@@ -8,9 +9,19 @@ import { LABELS, type RestartStrategy, type UnitSpec } from '../types.ts'
  * single-replica service per unit. On the host network replicas share the port space, so an
  * app service gets every replica's port in BANNOU_PORTS and each task picks its own with
  * BANNOU_TaskSlot={{.Task.Slot}} (Swarm's env templates).
+ *
+ * Zero-downtime updates on the host network: every slot owns TWO host ports (its unit spec's
+ * PORT and an alternate one), and each update of the service switches the port set that
+ * BANNOU_PORTS lists. A slot's replacement therefore binds the port its predecessor does not
+ * use, so Swarm can start it first (update_config order start-first), wait for its health
+ * check, and only then stop the old task.
  */
 export const SPECS_LABEL = 'bannou.specs'
 export const KIND_LABEL = 'bannou.swarm-kind'
+/** JSON array: the alternate host port of each slot (aligned with the specs sorted by replica). */
+export const ALT_PORTS_LABEL = 'bannou.alt-ports'
+/** '0' = BANNOU_PORTS lists the specs' ports, '1' = the alternate ones. */
+export const PORT_SET_LABEL = 'bannou.port-set'
 
 /** The service a unit belongs to. */
 export const serviceNameOf = (spec: Pick<UnitSpec, 'name' | 'role' | 'environment' | 'app'>) =>
@@ -22,12 +33,13 @@ export const unitNameOf = (service: string, kind: string, slot: number) => (kind
 const NS = 1_000_000_000
 
 /** How a restart strategy maps onto update_config (rollback_config mirrors it). */
-export function updateConfig(strategy: RestartStrategy, maxParallel: number, monitorSeconds: number) {
+export function updateConfig(strategy: RestartStrategy, maxParallel: number, monitorSeconds: number, startFirst: boolean) {
   return {
     // force = everything at once; graceful/immediate = rolling, maxParallel at a time.
     Parallelism: strategy === 'force' ? 0 : Math.max(1, maxParallel),
-    // stop-first: on the host network a slot's replacement needs its predecessor's port.
-    Order: 'stop-first',
+    // start-first: the replacement runs (and passes its health check) before its predecessor
+    // stops. Only where the two can coexist: app groups (alternating ports), never force.
+    Order: startFirst && strategy !== 'force' ? 'start-first' : 'stop-first',
     FailureAction: 'rollback',
     Monitor: monitorSeconds * NS,
     MaxFailureRatio: 0,
@@ -58,6 +70,8 @@ export interface ServiceSpecInput {
   extraEnv?: Record<string, string>
   forceUpdate?: number
   secrets?: { SecretID: string; SecretName: string; File: { Name: string; UID: string; GID: string; Mode: number } }[]
+  /** App groups on the host network: each slot's alternate port and which set BANNOU_PORTS lists. */
+  ports?: { alt: number[]; set: 0 | 1 }
 }
 
 export function serviceSpec(i: ServiceSpecInput): Docker.CreateServiceOptions {
@@ -66,8 +80,10 @@ export function serviceSpec(i: ServiceSpecInput): Docker.CreateServiceOptions {
   const group = first.role === 'app'
   const hostNet = i.config.deploy.network === 'host'
   const env: Record<string, string> = { ...first.env, ...(i.extraEnv ?? {}) }
+  // Secrets are files (/run/secrets/{name}); {name}_FILE tells the app where.
+  for (const k of Object.keys(first.secrets ?? {})) env[`${k}_FILE`] = `/run/secrets/${k}`
   if (group) {
-    env.BANNOU_PORTS = specs.map((s) => s.env.PORT ?? '80').join(',')
+    env.BANNOU_PORTS = specs.map((s, n) => (i.ports?.set === 1 && i.ports.alt[n] ? String(i.ports.alt[n]) : (s.env.PORT ?? '80'))).join(',')
     env.BANNOU_TaskSlot = '{{.Task.Slot}}'
     env.BANNOU_InstanceName = `${i.name}-{{.Task.Slot}}`
     env.BANNOU_InstanceId = '{{.Task.ID}}'
@@ -82,9 +98,16 @@ export function serviceSpec(i: ServiceSpecInput): Docker.CreateServiceOptions {
     [LABELS.deployment]: i.deploymentId,
   }
   const strategy = i.strategy ?? 'graceful'
+  // On the host network only a group with alternate ports can run a slot twice at once.
+  const startFirst = group && (!hostNet || !!i.ports)
   return {
     Name: i.name,
-    Labels: { ...labels, [KIND_LABEL]: group ? 'app-group' : 'unit', [SPECS_LABEL]: JSON.stringify(specs) },
+    Labels: {
+      ...labels,
+      [KIND_LABEL]: group ? 'app-group' : 'unit',
+      [SPECS_LABEL]: JSON.stringify(specs.map(redactSpec)),
+      ...(i.ports ? { [ALT_PORTS_LABEL]: JSON.stringify(i.ports.alt), [PORT_SET_LABEL]: String(i.ports.set) } : {}),
+    },
     TaskTemplate: {
       ContainerSpec: {
         Image: first.image,
@@ -104,7 +127,7 @@ export function serviceSpec(i: ServiceSpecInput): Docker.CreateServiceOptions {
       ...(i.forceUpdate ? { ForceUpdate: i.forceUpdate } : {}),
     },
     Mode: { Replicated: { Replicas: specs.length } },
-    UpdateConfig: updateConfig(strategy, i.maxParallel ?? 1, 5),
-    RollbackConfig: updateConfig(strategy, i.maxParallel ?? 1, 5),
+    UpdateConfig: updateConfig(strategy, i.maxParallel ?? 1, 5, startFirst),
+    RollbackConfig: updateConfig(strategy, i.maxParallel ?? 1, 5, startFirst),
   } as unknown as Docker.CreateServiceOptions
 }
