@@ -18,7 +18,7 @@ import {
   type UnitState,
 } from '../types.ts'
 import { createDemuxer, dockerClient } from './client.ts'
-import { redactSpec } from '../secrets.ts'
+import { containerOptions } from './container-options.ts'
 import { freePort, withSecretValues, replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
 import { replicaSpecs } from './scale.ts'
 
@@ -107,31 +107,9 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     await ensureImage(spec.image, opts.onProgress, spec.name)
     await ensureNetwork()
     opts.onProgress?.(spec.name, 'creating')
-    const container = await docker.createContainer({
-      name: spec.name,
-      Image: spec.image,
-      // Secrets: env variables (the reference's compose column, ".env only"); the label keeps digests.
-      Env: Object.entries({ ...spec.env, ...(spec.secrets ?? {}) }).map(([k, v]) => `${k}=${v}`),
-      ...(spec.command ? { Cmd: spec.command } : {}),
-      Hostname: hostNetwork ? undefined : spec.name,
-      Labels: {
-        [LABELS.managed]: 'true',
-        [LABELS.environment]: spec.environment,
-        [LABELS.app]: spec.app,
-        [LABELS.role]: spec.role,
-        [LABELS.replica]: String(spec.replica),
-        [LABELS.revision]: String(opts.revision),
-        [LABELS.deployment]: opts.deploymentId,
-        [LABELS.spec]: JSON.stringify(redactSpec(spec)),
-      },
-      HostConfig: {
-        NetworkMode: network,
-        ExtraHosts: spec.extraHosts,
-        // Deliberately no restart policy: the orchestrator restarts in order, see DESIGN.md.
-        RestartPolicy: { Name: 'no' },
-      },
-      ...(hostNetwork ? {} : { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } } }),
-    })
+    const container = await docker.createContainer(
+      containerOptions(spec, { name: spec.name, network, revision: opts.revision, deploymentId: opts.deploymentId }),
+    )
     await container.start()
     opts.onProgress?.(spec.name, 'started')
   }

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode'
 import { createServer } from 'node:net'
 import type { Config } from '../../config.ts'
-import { redactSpec } from '../secrets.ts'
+import { containerOptions } from './container-options.ts'
 import { LABELS, type NewInstance, type RestartAppOptions, type RestartAppResult, type Unit, type UnitSpec } from '../types.ts'
 
 /**
@@ -82,28 +82,10 @@ export async function withSecretValues(docker: Docker, container: string, spec: 
 
 /** Creates and starts one container from a spec under a (temporary) name; the spec label keeps the canonical name. */
 async function startUnit(deps: RollingDeps, spec: UnitSpec, name: string, revision: number, deploymentId: string) {
-  const network = deps.config.deploy.network
-  const hostNet = network === 'host'
-  const c = await deps.docker.createContainer({
-    name,
-    Image: spec.image,
-    // BANNOU_InstanceId is not part of the spec: it tells this instance's heartbeats apart from its predecessor's.
-    Env: [...Object.entries({ ...spec.env, ...(spec.secrets ?? {}) }).map(([k, v]) => `${k}=${v}`), `BANNOU_InstanceId=${name}`],
-    ...(spec.command ? { Cmd: spec.command } : {}),
-    Hostname: hostNet ? undefined : spec.name,
-    Labels: {
-      [LABELS.managed]: 'true',
-      [LABELS.environment]: spec.environment,
-      [LABELS.app]: spec.app,
-      [LABELS.role]: spec.role,
-      [LABELS.replica]: String(spec.replica),
-      [LABELS.revision]: String(revision),
-      [LABELS.deployment]: deploymentId,
-      [LABELS.spec]: JSON.stringify(redactSpec(spec)),
-    },
-    HostConfig: { NetworkMode: network, ExtraHosts: spec.extraHosts, RestartPolicy: { Name: 'no' } },
-    ...(hostNet ? {} : { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } } }),
-  })
+  // BANNOU_InstanceId is not part of the spec: it tells this instance's heartbeats apart from its predecessor's.
+  const c = await deps.docker.createContainer(
+    containerOptions(spec, { name, network: deps.config.deploy.network, revision, deploymentId, extraEnv: [`BANNOU_InstanceId=${name}`] }),
+  )
   await c.start()
   return name
 }
