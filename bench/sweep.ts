@@ -25,13 +25,21 @@ const seedOnly = process.argv.find((a) => a.startsWith('--seed-prefix='))?.split
 const prefix = seedOnly ?? `bench:sweep:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`
 
 let roundTrips = 0
+/** BENCH_TRACE=1: print each round trip with its wall time (what to batch next). */
+const trace = process.env.BENCH_TRACE === '1'
+function timed<T>(label: string, p: Promise<T>): Promise<T> {
+  roundTrips++
+  if (!trace) return p
+  const t0 = performance.now()
+  return p.finally(() => console.error(`  @${t0.toFixed(0).padStart(7)} ${(performance.now() - t0).toFixed(1).padStart(7)} ms  ${label}`))
+}
 function counting(s: Store): Store {
   return {
     driver: s.driver,
-    call: (c) => (roundTrips++, s.call(c)),
-    pipeline: (c) => (roundTrips++, s.pipeline(c)),
-    transaction: (c) => (roundTrips++, s.transaction(c)),
-    runScript: (sc, k, a) => (roundTrips++, s.runScript(sc, k, a)),
+    call: (c) => timed(String(c[0]), s.call(c)),
+    pipeline: (c) => timed(`pipeline(${c.length}) ${String(c[0]?.[0])}`, s.pipeline(c)),
+    transaction: (c) => timed(`multi(${c.length}) ${String(c[0]?.[0])}`, s.transaction(c)),
+    runScript: (sc, k, a) => timed(`script ${sc.name} (${a.length} args)`, s.runScript(sc, k, a)),
     ping: () => s.ping(),
     state: () => s.state(),
     close: () => s.close(),
