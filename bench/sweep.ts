@@ -1,5 +1,6 @@
 import { deleteKeysWithPrefix } from '../shared/store/delete-prefix.ts'
 import { spawn } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { nodePlatform } from '../deploy/platform-node.ts'
 import { createScheduler, type TaskReport } from '../scheduler/runner.ts'
@@ -108,14 +109,44 @@ if (seedOnly) {
 let peakRss = 0
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5)
 
+/** Redis server CPU (user + sys, ms): includes other clients of the same server, so an upper bound. */
+async function redisCpuMs() {
+  const info = String(await raw.call(['INFO', 'cpu']))
+  const get = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN)
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1000
+}
+
+/** BENCH_PROFILE=file.cpuprofile: a CPU profile of the first run only (open it in Chrome DevTools). */
+async function profiled<T>(fn: () => Promise<T>): Promise<T> {
+  const file = process.env.BENCH_PROFILE
+  if (!file) return fn()
+  const { Session } = await import('node:inspector/promises')
+  const { writeFile } = await import('node:fs/promises')
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  try {
+    return await fn()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    await writeFile(file, JSON.stringify(profile))
+    session.disconnect()
+  }
+}
+
 async function fullRun() {
   const scheduler = createScheduler(ctx, { holder: 'bench' })
   const before = roundTrips
+  const redis0 = await redisCpuMs()
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const [sweep] = await scheduler.runNow({ task: 'heartbeat-sweep' })
   const t1 = performance.now()
   const [degradation] = await scheduler.runNow({ task: 'degradation-check' })
   const t2 = performance.now()
+  const cpu = process.cpuUsage(cpu0)
+  const redisMs = (await redisCpuMs()) - redis0
   await scheduler.stop()
   const check = (r: TaskReport | undefined) => {
     if (!r?.ok) throw new Error(`task failed: ${JSON.stringify(r)}`)
@@ -126,6 +157,8 @@ async function fullRun() {
     degradationMs: Math.round(t2 - t1),
     totalMs: Math.round(t2 - t0),
     roundTrips: roundTrips - before,
+    nodeCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    redisCpuMs: Math.round(redisMs),
     sweep: check(sweep),
     degradation: (({ decisions: _d, ...rest }) => rest)(check(degradation) as Record<string, unknown> & { decisions?: unknown }),
   }
@@ -139,7 +172,7 @@ try {
   console.log(`seeded ${N} instances under ${prefix} in ${seedMs} ms`)
   const rssBeforeMb = Math.round(process.memoryUsage().rss / 1048576)
   peakRss = process.memoryUsage().rss
-  const first = await fullRun()
+  const first = await profiled(fullRun)
   console.log('first run (all transitions new):', JSON.stringify(first))
   const steady = await fullRun()
   console.log('steady run (nothing changed):', JSON.stringify(steady))
@@ -155,10 +188,15 @@ try {
       firstSweepMs: first.sweepMs,
       firstDegradationMs: first.degradationMs,
       firstRunRoundTrips: first.roundTrips,
+      firstNodeCpuMs: first.nodeCpuMs,
+      firstRedisCpuMs: first.redisCpuMs,
       steadyRunMs: steadyMs,
       steadySweepMs: steady.sweepMs,
       steadyDegradationMs: steady.degradationMs,
       steadyRunRoundTrips: steady.roundTrips,
+      steadyNodeCpuMs: steady.nodeCpuMs,
+      steadyRedisCpuMs: steady.redisCpuMs,
+      loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
       instancesPerSecFirst: Math.round(N / (first.totalMs / 1000)),
       instancesPerSecSteady: Math.round(N / (steadyMs / 1000)),
       restartsRequestedFirst: (first.degradation as { restartsAccepted?: number }).restartsAccepted,

@@ -298,7 +298,7 @@ export async function checkDegradation(ctx: Context, opts: DegradationOptions = 
   }
 
   result.restartCandidates = restarts.size
-  if (restarts.size) await requestCandidateRestarts(ctx, [...restarts.values()], result)
+  if (restarts.size) await requestCandidateRestarts(ctx, [...restarts.values()], result, opts.fence)
   return result
 }
 
@@ -307,7 +307,7 @@ export async function checkDegradation(ctx: Context, opts: DegradationOptions = 
  * (coalescing, budgets, execution on the backend); for the rest the decision is only recorded,
  * in one batched script, since no backend can act on them.
  */
-async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[], result: DegradationResult) {
+async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[], result: DegradationResult, fence: Fence | undefined) {
   const managed = await managedAppIds(ctx)
   const recordOnly: RestartRequest[] = []
   const show = (d: DegradationResult['decisions'][number]) => {
@@ -333,7 +333,7 @@ async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[]
   }
   if (recordOnly.length === 0) return
   result.restartsRecordedOnly += recordOnly.length
-  const decisions = await requestRestarts(ctx, recordOnly)
+  const decisions = await requestRestarts(ctx, recordOnly, { fence })
   decisions.forEach((d, i) => {
     if (d.decision === 'accepted') result.restartsAccepted++
     else result.restartsCoalesced++

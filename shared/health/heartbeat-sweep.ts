@@ -1,10 +1,10 @@
 import { outboxCommands } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
 import type { Keys } from '../store/keys.ts'
-import { asArray, asScored, asString, parseJson } from '../store/ops.ts'
+import { asArray, parseJson } from '../store/ops.ts'
 import { applyGuarded, type Fence } from '../store/fenced.ts'
 import type { GuardedChange } from '../store/scripts.ts'
-import type { Command, Store } from '../store/types.ts'
+import type { Command, Reply, Script, Store } from '../store/types.ts'
 import { splitMember } from './instance-member.ts'
 
 export interface SweepReader {
@@ -39,14 +39,73 @@ export interface SweepResult {
   pruned: number
 }
 
+/**
+ * One page of stale index members (score ≤ cutoff), judged inside Redis so that a fleet whose
+ * lost instances are already marked ships nothing back. Replies { members read, notable },
+ * notable = member, score, 'v', value for a key that exists (the JS side refreshes its score),
+ * or member, score, 'x', '' for a missing key not yet in the lost set (a loss to record).
+ * KEYS: heartbeat index, lost set. ARGV: heartbeat key base, cutoff, offset, count.
+ */
+export const staleScan: Script = {
+  name: 'stale-scan',
+  lua: `
+local page = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
+local out = {}
+for i = 1, #page, 2 do
+  local m = page[i]
+  local raw = redis.call('GET', ARGV[1] .. m)
+  if raw then
+    out[#out + 1] = m out[#out + 1] = page[i + 1] out[#out + 1] = 'v' out[#out + 1] = raw
+  elseif not redis.call('ZSCORE', KEYS[2], m) then
+    out[#out + 1] = m out[#out + 1] = page[i + 1] out[#out + 1] = 'x' out[#out + 1] = ''
+  end
+end
+return { #page / 2, out }`,
+  local: (run, [index, lost], [base, cutoff, offset, count]) => {
+    const page = run(['ZRANGEBYSCORE', index!, '-inf', cutoff!, 'WITHSCORES', 'LIMIT', offset!, count!]) as Reply[]
+    const out: Reply[] = []
+    for (let i = 0; i < page.length; i += 2) {
+      const m = String(page[i])
+      const raw = run(['GET', `${base}${m}`])
+      if (raw !== null) out.push(m, page[i + 1]!, 'v', raw)
+      else if (run(['ZSCORE', lost!, m]) === null) out.push(m, page[i + 1]!, 'x', '')
+    }
+    return [page.length / 2, out]
+  },
+}
+
+/**
+ * One page of the lost set (by rank): replies { members read, [member, lost-at score] of those
+ * whose heartbeat key exists again }. KEYS: lost set. ARGV: heartbeat key base, start, stop.
+ */
+export const recoveredScan: Script = {
+  name: 'recovered-scan',
+  lua: `
+local page = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'WITHSCORES')
+local out = {}
+for i = 1, #page, 2 do
+  if redis.call('EXISTS', ARGV[1] .. page[i]) == 1 then
+    out[#out + 1] = page[i] out[#out + 1] = page[i + 1]
+  end
+end
+return { #page / 2, out }`,
+  local: (run, [lost], [base, start, stop]) => {
+    const page = run(['ZRANGE', lost!, start!, stop!, 'WITHSCORES']) as Reply[]
+    const out: Reply[] = []
+    for (let i = 0; i < page.length; i += 2) if (run(['EXISTS', `${base}${String(page[i])}`]) === 1) out.push(page[i]!, page[i + 1]!)
+    return [page.length / 2, out]
+  },
+}
+
 const lifecycle = (keys: Keys, type: 'instance.lost' | 'instance.recovered', data: Record<string, unknown>, now: number) =>
   outboxCommands(keys, [{ kind: 'lifecycle', event: stamp({ type, source: 'orchestrator' as const, data }, now) }])[0]!.map(String)
 
 /**
  * The heartbeat sweep. Reads only through the indexes (never SCAN), in bounded batches:
- *  1. stale index members (score older than the timeout): one pipeline of GETs + ZMSCORE on
- *     the lost set per batch; a missing key whose member is not yet lost becomes lost;
- *  2. the lost set: a key that exists again means the instance recovered;
+ *  1. stale index members (score older than the timeout), one script per batch (staleScan):
+ *     a missing key whose member is not yet lost becomes lost;
+ *  2. the lost set, one script per batch (recoveredScan): a key that exists again means the
+ *     instance recovered;
  *  3. lost longer than the retention: removed from the indexes.
  * Transitions are guarded in Lua (key still missing/present, ZADD NX / ZREM on the lost set
  * replied 1), so across any number of processes each transition emits exactly one event,
@@ -61,42 +120,43 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
   const check = () => opts.signal?.throwIfAborted()
 
   // 1. Stale members. Index scores change only in step "refresh" (after the loop), so offsets stay valid.
+  const base = keys.heartbeatFromMember('')
   const refresh: Command[] = []
   for (let offset = 0; ; offset += batch) {
     check()
-    const page = asScored(await store.call(['ZRANGEBYSCORE', keys.heartbeatIndex, '-inf', cutoff, 'WITHSCORES', 'LIMIT', offset, batch]))
-    if (page.length === 0) break
-    result.stale += page.length
-    const replies = await store.pipeline([...page.map((e): Command => ['GET', keys.heartbeatFromMember(e.member)]), ['ZMSCORE', keys.instancesLost, ...page.map((e) => e.member)]])
-    const lostScores = asArray(replies[page.length]!)
+    const [read, notable] = asArray(await store.runScript(staleScan, [keys.heartbeatIndex, keys.instancesLost], [base, cutoff, offset, batch]))
+    const count = Number(read)
+    if (count === 0) break
+    result.stale += count
+    const rows = asArray(notable ?? [])
     const changes: GuardedChange[] = []
-    page.forEach((e, i) => {
-      const raw = asString(replies[i]!)
-      const { serviceId, appId } = splitMember(e.member)
-      if (raw !== null) {
-        const body = parseJson(raw)
+    for (let i = 0; i < rows.length; i += 4) {
+      const member = String(rows[i])
+      const score = Number(rows[i + 1])
+      const { serviceId, appId } = splitMember(member)
+      if (rows[i + 2] === 'v') {
+        const body = parseJson(String(rows[i + 3]))
         const b = body.ok && typeof body.value === 'object' && body.value !== null ? (body.value as Record<string, unknown>) : {}
         const ts = typeof b.timestamp === 'string' ? Date.parse(b.timestamp) : NaN
-        const score = Number.isNaN(ts) ? now : Math.min(ts, now)
+        const fresh = Number.isNaN(ts) ? now : Math.min(ts, now)
         const svc = serviceId ?? (typeof b.serviceId === 'string' ? b.serviceId : null)
-        if (score > e.score) {
-          refresh.push(['ZADD', keys.heartbeatIndex, 'GT', score, e.member])
-          if (svc) refresh.push(['ZADD', keys.serviceHeartbeatIndex(svc), 'GT', score, e.member])
+        if (fresh > score) {
+          refresh.push(['ZADD', keys.heartbeatIndex, 'GT', fresh, member])
+          if (svc) refresh.push(['ZADD', keys.serviceHeartbeatIndex(svc), 'GT', fresh, member])
         }
-        return
+        continue
       }
-      if (lostScores[i] !== null && lostScores[i] !== undefined) return
-      const hb = keys.heartbeatFromMember(e.member)
+      const hb = base + member
       changes.push({
         guards: [
           { cmd: ['EXISTS', hb], expected: 0 },
-          { cmd: ['ZADD', keys.instancesLost, 'NX', String(now), e.member], expected: 1 },
+          { cmd: ['ZADD', keys.instancesLost, 'NX', String(now), member], expected: 1 },
         ],
-        then: [lifecycle(keys, 'instance.lost', { serviceId, appId, instance: e.member, lastSeen: new Date(e.score).toISOString(), lostAt: new Date(now).toISOString() }, now)],
+        then: [lifecycle(keys, 'instance.lost', { serviceId, appId, instance: member, lastSeen: new Date(score).toISOString(), lostAt: new Date(now).toISOString() }, now)],
       })
-    })
+    }
     if (changes.length) result.lost += sum(await applyGuarded(store, changes, opts.fence))
-    if (page.length < batch) break
+    if (count < batch) break
   }
   if (refresh.length) {
     await store.pipeline(refresh)
@@ -107,23 +167,23 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
   const recovered: GuardedChange[] = []
   for (let start = 0; ; start += batch) {
     check()
-    const page = asScored(await store.call(['ZRANGE', keys.instancesLost, start, start + batch - 1, 'WITHSCORES']))
-    if (page.length === 0) break
-    const exists = await store.pipeline(page.map((e): Command => ['EXISTS', keys.heartbeatFromMember(e.member)]))
-    page.forEach((e, i) => {
-      if (exists[i] !== 1) return
-      const { serviceId, appId } = splitMember(e.member)
+    const [read, back] = asArray(await store.runScript(recoveredScan, [keys.instancesLost], [base, start, start + batch - 1]))
+    const rows = asArray(back ?? [])
+    for (let i = 0; i < rows.length; i += 2) {
+      const member = String(rows[i])
+      const lostAt = Number(rows[i + 1])
+      const { serviceId, appId } = splitMember(member)
       recovered.push({
         guards: [
-          { cmd: ['EXISTS', keys.heartbeatFromMember(e.member)], expected: 1 },
-          { cmd: ['ZREM', keys.instancesLost, e.member], expected: 1 },
+          { cmd: ['EXISTS', base + member], expected: 1 },
+          { cmd: ['ZREM', keys.instancesLost, member], expected: 1 },
         ],
         then: [
-          lifecycle(keys, 'instance.recovered', { serviceId, appId, instance: e.member, lostAt: new Date(e.score).toISOString(), recoveredAt: new Date(now).toISOString(), downSeconds: Math.round((now - e.score) / 1000) }, now),
+          lifecycle(keys, 'instance.recovered', { serviceId, appId, instance: member, lostAt: new Date(lostAt).toISOString(), recoveredAt: new Date(now).toISOString(), downSeconds: Math.round((now - lostAt) / 1000) }, now),
         ],
       })
-    })
-    if (page.length < batch) break
+    }
+    if (Number(read) < batch) break
   }
   if (recovered.length) result.recovered = sum(await applyGuarded(store, recovered, opts.fence))
 

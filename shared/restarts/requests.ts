@@ -1,10 +1,9 @@
 import * as v from 'valibot'
 import type { Context } from '../context.ts'
-import { outboxCommands } from '../events/outbox.ts'
+import { outboxFields } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
-import { asArray, asHash, asString, parseJson } from '../store/ops.ts'
-import { applyGuarded } from '../store/fenced.ts'
-import type { GuardedChange } from '../store/scripts.ts'
+import { asArray, asHash, asNumber, asString, parseJson } from '../store/ops.ts'
+import { FencedOutError, type Fence } from '../store/fenced.ts'
 import type { Reply, Script } from '../store/types.ts'
 
 /**
@@ -47,6 +46,63 @@ return out`,
   },
 }
 
+/** Decisions per recordRestarts call: keeps each Lua run short (Redis blocks while it runs). */
+const RECORD_CHUNK = 500
+/** Chunks sent before the first reply is awaited: Redis applies one while the next is encoded. */
+const RECORD_IN_FLIGHT = 4
+const RECORD_ARGS = 11
+
+/**
+ * Records accepted decisions, each guarded by the same two checks the probe made (no pending
+ * request for the app, no coalescing window open), so that of concurrent callers exactly one
+ * wins per app: HSET pending, SET window PX, LPUSH + LTRIM history, XADD restart.requested to
+ * the outbox. The whole call is refused (-1) when a fence is given and a newer one exists.
+ * A dedicated script rather than guarded-apply: 11 arguments per decision instead of ~50.
+ * KEYS: pending hash, outbox stream, [fence counter]. ARGV: fence, window ms, last history
+ * index, then per decision: app, window key, history key, request id, record JSON, and the
+ * outbox fields kind, exchange, routingKey, eventId, emittedAt, payload.
+ * Replies one 1/0 per decision (recorded or coalesced).
+ */
+export const recordRestarts: Script = {
+  name: 'record-restarts',
+  lua: `
+if #KEYS > 2 then
+  local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if stored > tonumber(ARGV[1]) then return -1 end
+end
+local out = {}
+for i = 4, #ARGV, ${RECORD_ARGS} do
+  local app, window, history, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
+  if redis.call('HEXISTS', KEYS[1], app) == 0 and redis.call('EXISTS', window) == 0 then
+    redis.call('HSET', KEYS[1], app, json)
+    redis.call('SET', window, ARGV[i + 3], 'PX', ARGV[2])
+    redis.call('LPUSH', history, json)
+    redis.call('LTRIM', history, 0, ARGV[3])
+    redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i + 5], 'exchange', ARGV[i + 6], 'routingKey', ARGV[i + 7], 'eventId', ARGV[i + 8], 'emittedAt', ARGV[i + 9], 'payload', ARGV[i + 10])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out`,
+  local: (run, [pending, outbox, fenceKey], [fence, windowMs, last, ...a]) => {
+    if (fenceKey && Number(run(['GET', fenceKey]) ?? 0) > Number(fence)) return -1
+    const out: number[] = []
+    for (let i = 0; i < a.length; i += RECORD_ARGS) {
+      const [app, window, history, requestId, json, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + RECORD_ARGS) as string[]
+      if (run(['HEXISTS', pending!, app!]) === 0 && run(['EXISTS', window!]) === 0) {
+        run(['HSET', pending!, app!, json!])
+        run(['SET', window!, requestId!, 'PX', windowMs!])
+        run(['LPUSH', history!, json!])
+        run(['LTRIM', history!, 0, last!])
+        run(['XADD', outbox!, '*', 'kind', kind!, 'exchange', exchange!, 'routingKey', routingKey!, 'eventId', eventId!, 'emittedAt', emittedAt!, 'payload', payload!])
+        out.push(1)
+      } else out.push(0)
+    }
+    return out
+  },
+}
+
 export const RestartRecord = v.object({
   requestId: v.string(),
   appName: v.string(),
@@ -76,10 +132,15 @@ export type RestartDecision =
   | { decision: 'accepted'; appName: string; requestId: string; record: RestartRecord }
   | { decision: 'coalesced'; appName: string; requestId: string | null; into: 'pending' | 'window' }
 
-/** Several requests at once, one script call per few hundred; the same app twice in a batch coalesces. */
-export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, requests: readonly RestartRequest[]): Promise<RestartDecision[]> {
+/**
+ * Several requests at once, a few script calls per thousand; the same app twice in a batch
+ * coalesces. With a fence (the scheduler's), a stale leader's requests are refused
+ * (FencedOutError) and nothing of the refused chunk is written.
+ */
+export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, requests: readonly RestartRequest[], opts: { fence?: Fence } = {}): Promise<RestartDecision[]> {
   const { keys } = ctx
   const now = ctx.clock.now()
+  const requestedAt = new Date(now).toISOString()
   const windowMs = Math.max(1, ctx.config.restarts.coalesceWindowSeconds * 1000)
   const records = requests.map(
     (r): RestartRecord => ({
@@ -89,51 +150,28 @@ export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clo
       reason: r.reason,
       priority: r.priority ?? 'graceful',
       requestedBy: r.requestedBy,
-      requestedAt: new Date(now).toISOString(),
+      requestedAt,
       decision: 'accepted',
       status: 'pending',
       executor: null,
       ...(r.detail ? { detail: r.detail } : {}),
     }),
   )
-  // Cheap read first, so that a tick re-requesting thousands of already-pending apps sends no script.
-  const probe: Reply[] = []
+  // Cheap read first (all chunks sent at once), so that a tick re-requesting thousands of
+  // already-pending apps sends no write.
+  const probes: Promise<Reply>[] = []
   for (let i = 0; i < records.length; i += PROBE_CHUNK) {
-    const chunk = records.slice(i, i + PROBE_CHUNK)
-    probe.push(...asArray(await ctx.store.runScript(probeRestarts, [keys.restartsPending], chunk.flatMap((rec) => [rec.appName, keys.restartWindow(rec.appName)]))).map((x) => (x === '' ? null : x)))
+    probes.push(ctx.store.runScript(probeRestarts, [keys.restartsPending], records.slice(i, i + PROBE_CHUNK).flatMap((rec) => [rec.appName, keys.restartWindow(rec.appName)])))
   }
+  const probe = (await Promise.all(probes)).flatMap((reply) => asArray(reply).map((x) => (x === '' ? null : x)))
   const seen = new Set<string>()
   const free = records.map((rec, i) => {
     const ok = probe[i * 2] === 0 && probe[i * 2 + 1] === null && !seen.has(rec.appName)
     seen.add(rec.appName)
     return ok
   })
-  const toChange = (rec: RestartRecord): GuardedChange => {
-    const json = JSON.stringify(rec)
-    const event = stamp(
-      {
-        type: 'restart.requested' as const,
-        source: 'orchestrator' as const,
-        data: { requestId: rec.requestId, appName: rec.appName, serviceName: rec.serviceName ?? null, reason: rec.reason, priority: rec.priority, requestedBy: rec.requestedBy },
-      },
-      now,
-    )
-    return {
-      guards: [
-        { cmd: ['HEXISTS', keys.restartsPending, rec.appName], expected: 0 },
-        { cmd: ['EXISTS', keys.restartWindow(rec.appName)], expected: 0 },
-      ],
-      then: [
-        ['HSET', keys.restartsPending, rec.appName, json],
-        ['SET', keys.restartWindow(rec.appName), rec.requestId, 'PX', String(windowMs)],
-        ['LPUSH', keys.restarts(rec.appName), json],
-        ['LTRIM', keys.restarts(rec.appName), '0', String(HISTORY_LIMIT - 1)],
-        ...outboxCommands(keys, [{ kind: 'lifecycle', event }]).map((c) => c.map(String)),
-      ],
-    }
-  }
   const freeRecords = records.filter((_, i) => free[i])
-  const freeApplied = await applyGuarded(ctx.store, freeRecords.map(toChange))
+  const freeApplied = await recordDecisions(ctx, freeRecords, windowMs, now, opts.fence)
   const applied = records.map(() => 0)
   let k = 0
   records.forEach((_, i) => {
@@ -158,6 +196,50 @@ export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clo
     const requestId = asString(probe[i * 2 + 1] ?? null) ?? found.get(rec.appName) ?? null
     return { decision: 'coalesced', appName: rec.appName, requestId, into }
   })
+}
+
+/** Runs recordRestarts over the records in chunks, a few in flight; 1/0 per record. */
+async function recordDecisions(ctx: Pick<Context, 'store' | 'keys'>, records: readonly RestartRecord[], windowMs: number, now: number, fence: Fence | undefined): Promise<number[]> {
+  const { keys, store } = ctx
+  const scriptKeys = [keys.restartsPending, keys.outbox, ...(fence ? [fence.key] : [])]
+  const emittedAt = Date.now()
+  const applied: number[] = []
+  const sent: Promise<Reply>[] = []
+  let next = 0
+  const send = () => {
+    const args: string[] = [String(fence?.value ?? 0), String(windowMs), String(HISTORY_LIMIT - 1)]
+    for (const end = Math.min(records.length, next + RECORD_CHUNK); next < end; next++) {
+      const rec = records[next]!
+      const event = stamp(
+        {
+          type: 'restart.requested' as const,
+          source: 'orchestrator' as const,
+          data: { requestId: rec.requestId, appName: rec.appName, serviceName: rec.serviceName ?? null, reason: rec.reason, priority: rec.priority, requestedBy: rec.requestedBy },
+        },
+        now,
+      )
+      const f = outboxFields({ kind: 'lifecycle', event }, undefined, emittedAt)
+      args.push(rec.appName, keys.restartWindow(rec.appName), keys.restarts(rec.appName), rec.requestId, JSON.stringify(rec), f[1], f[3], f[5], f[7], f[9], f[11])
+    }
+    const p = store.runScript(recordRestarts, scriptKeys, args)
+    p.catch(() => {}) // awaited in order below
+    sent.push(p)
+  }
+  try {
+    while (next < records.length && sent.length < RECORD_IN_FLIGHT) send()
+    while (sent.length) {
+      const reply = await sent.shift()!
+      if (!Array.isArray(reply)) {
+        if (fence && asNumber(reply) === -1) throw new FencedOutError(fence)
+        throw new Error(`record-restarts: unexpected reply ${JSON.stringify(reply)}`)
+      }
+      applied.push(...reply.map(asNumber))
+      if (next < records.length) send()
+    }
+  } finally {
+    await Promise.allSettled(sent)
+  }
+  return applied
 }
 
 export async function requestRestart(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, request: RestartRequest): Promise<RestartDecision> {

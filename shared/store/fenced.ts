@@ -1,6 +1,6 @@
-import { asArray, asNumber } from './ops.ts'
-import { encodeChanges, guardedApply, type GuardedChange } from './scripts.ts'
-import type { Command, Store } from './types.ts'
+import { asNumber } from './ops.ts'
+import { encodeChange, guardedApply, type GuardedChange } from './scripts.ts'
+import type { Command, Reply, Store } from './types.ts'
 
 /** A fencing number and the counter it was drawn from (keys.fence(leaseName)). */
 export interface Fence {
@@ -18,20 +18,40 @@ export class FencedOutError extends Error {
 
 /** Changes per script call: keeps each Lua run short (Redis blocks while it runs). */
 const CHUNK = 500
+/** Also cut a chunk at this many arguments (a change may carry many commands; calls have an argument limit). */
+const CHUNK_ARGS = 40_000
+/** Chunks sent before the first reply is awaited: Redis applies one while the next is encoded. */
+const IN_FLIGHT = 4
 
 /**
  * Applies guarded changes in chunks, each chunk atomic and checked against the fence
- * (when given). Returns 1/0 per change; throws FencedOutError when the fence is stale.
+ * (when given). Returns 1/0 per change; throws FencedOutError when the fence is stale
+ * (a fence only grows, so once one chunk is refused every later one is too).
  */
 export async function applyGuarded(store: Store, changes: readonly GuardedChange[], fence?: Fence): Promise<number[]> {
   const applied: number[] = []
-  for (let i = 0; i < changes.length; i += CHUNK) {
-    const reply = await store.runScript(guardedApply, fence ? [fence.key] : [], [fence?.value ?? 0, encodeChanges(changes.slice(i, i + CHUNK))])
-    if (!Array.isArray(reply)) {
-      if (fence && asNumber(reply) === -1) throw new FencedOutError(fence)
-      throw new Error(`guarded-apply: unexpected reply ${JSON.stringify(reply)}`)
+  const sent: Promise<Reply>[] = []
+  let next = 0
+  const send = () => {
+    const args: string[] = [String(fence?.value ?? 0)]
+    for (let n = 0; next < changes.length && n < CHUNK && args.length < CHUNK_ARGS; n++) encodeChange(changes[next++]!, args)
+    const p = store.runScript(guardedApply, fence ? [fence.key] : [], args)
+    p.catch(() => {}) // awaited in order below
+    sent.push(p)
+  }
+  try {
+    while (next < changes.length && sent.length < IN_FLIGHT) send()
+    while (sent.length) {
+      const reply = await sent.shift()!
+      if (!Array.isArray(reply)) {
+        if (fence && asNumber(reply) === -1) throw new FencedOutError(fence)
+        throw new Error(`guarded-apply: unexpected reply ${JSON.stringify(reply)}`)
+      }
+      applied.push(...reply.map(asNumber))
+      if (next < changes.length) send()
     }
-    applied.push(...asArray(reply).map(asNumber))
+  } finally {
+    await Promise.allSettled(sent)
   }
   return applied
 }
