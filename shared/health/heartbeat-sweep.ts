@@ -1,8 +1,8 @@
-import { outboxCommands } from '../events/outbox.ts'
+import { outboxFields } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
 import type { Keys } from '../store/keys.ts'
 import { asArray, parseJson } from '../store/ops.ts'
-import { applyGuarded, type Fence } from '../store/fenced.ts'
+import { applyGuarded, runFencedBatch, type Fence } from '../store/fenced.ts'
 import type { GuardedChange } from '../store/scripts.ts'
 import type { Command, Reply, Script, Store } from '../store/types.ts'
 import { splitMember } from './instance-member.ts'
@@ -97,8 +97,77 @@ return { #page / 2, out }`,
   },
 }
 
-const lifecycle = (keys: Keys, type: 'instance.lost' | 'instance.recovered', data: Record<string, unknown>, now: number) =>
-  outboxCommands(keys, [{ kind: 'lifecycle', event: stamp({ type, source: 'orchestrator' as const, data }, now) }])[0]!.map(String)
+/**
+ * Records lost / recovered transitions, each guarded so that across any number of sweepers
+ * exactly one records it: lost = heartbeat key still missing and ZADD NX on the lost set
+ * added the member; recovered = key exists again and ZREM removed it. Only then is the
+ * lifecycle event appended to the outbox, in the same atomic step.
+ * KEYS: lost set, outbox, [fence]. ARGV: fence, 'lost' | 'recovered', lost-at score, then per
+ * transition: heartbeat key, member, and the outbox fields kind, exchange, routingKey,
+ * eventId, emittedAt, payload. Replies -1 when fenced out, else one 1/0 per transition.
+ */
+export const recordTransitions: Script = {
+  name: 'record-transitions',
+  lua: `
+if #KEYS > 2 then
+  local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if stored > tonumber(ARGV[1]) then return -1 end
+end
+local lost = ARGV[2] == 'lost'
+local out = {}
+for i = 4, #ARGV, 8 do
+  local ok
+  if lost then
+    ok = redis.call('EXISTS', ARGV[i]) == 0 and redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[i + 1]) == 1
+  else
+    ok = redis.call('EXISTS', ARGV[i]) == 1 and redis.call('ZREM', KEYS[1], ARGV[i + 1]) == 1
+  end
+  if ok then
+    redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i + 2], 'exchange', ARGV[i + 3], 'routingKey', ARGV[i + 4], 'eventId', ARGV[i + 5], 'emittedAt', ARGV[i + 6], 'payload', ARGV[i + 7])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out`,
+  local: (run, [lostSet, outbox, fenceKey], [fence, mode, score, ...a]) => {
+    if (fenceKey && Number(run(['GET', fenceKey]) ?? 0) > Number(fence)) return -1
+    const out: number[] = []
+    for (let i = 0; i < a.length; i += 8) {
+      const [hb, member, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + 8) as string[]
+      const ok =
+        mode === 'lost'
+          ? run(['EXISTS', hb!]) === 0 && run(['ZADD', lostSet!, 'NX', score!, member!]) === 1
+          : run(['EXISTS', hb!]) === 1 && run(['ZREM', lostSet!, member!]) === 1
+      if (ok) run(['XADD', outbox!, '*', 'kind', kind!, 'exchange', exchange!, 'routingKey', routingKey!, 'eventId', eventId!, 'emittedAt', emittedAt!, 'payload', payload!])
+      out.push(ok ? 1 : 0)
+    }
+    return out
+  },
+}
+
+interface Transition {
+  member: string
+  data: Record<string, unknown>
+}
+
+async function recordAll(r: SweepReader, type: 'instance.lost' | 'instance.recovered', items: readonly Transition[], now: number, fence: Fence | undefined) {
+  if (items.length === 0) return 0
+  const emittedAt = Date.now()
+  const base = r.keys.heartbeatFromMember('')
+  const applied = await runFencedBatch(r.store, recordTransitions, {
+    keys: [r.keys.instancesLost, r.keys.outbox],
+    fence,
+    head: [type === 'instance.lost' ? 'lost' : 'recovered', String(now)],
+    count: items.length,
+    encode: (i, args) => {
+      const t = items[i]!
+      const f = outboxFields({ kind: 'lifecycle', event: stamp({ type, source: 'orchestrator' as const, data: t.data }, now) }, undefined, emittedAt)
+      args.push(base + t.member, t.member, f[1], f[3], f[5], f[7], f[9], f[11])
+    },
+  })
+  return sum(applied)
+}
 
 /**
  * The heartbeat sweep. Reads only through the indexes (never SCAN), in bounded batches:
@@ -121,6 +190,7 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
 
   // 1. Stale members. Index scores change only in step "refresh" (after the loop), so offsets stay valid.
   const base = keys.heartbeatFromMember('')
+  const lostAt = new Date(now).toISOString()
   const refresh: Command[] = []
   for (let offset = 0; ; offset += batch) {
     check()
@@ -129,7 +199,7 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
     if (count === 0) break
     result.stale += count
     const rows = asArray(notable ?? [])
-    const changes: GuardedChange[] = []
+    const lost: Transition[] = []
     for (let i = 0; i < rows.length; i += 4) {
       const member = String(rows[i])
       const score = Number(rows[i + 1])
@@ -146,16 +216,9 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
         }
         continue
       }
-      const hb = base + member
-      changes.push({
-        guards: [
-          { cmd: ['EXISTS', hb], expected: 0 },
-          { cmd: ['ZADD', keys.instancesLost, 'NX', String(now), member], expected: 1 },
-        ],
-        then: [lifecycle(keys, 'instance.lost', { serviceId, appId, instance: member, lastSeen: new Date(score).toISOString(), lostAt: new Date(now).toISOString() }, now)],
-      })
+      lost.push({ member, data: { serviceId, appId, instance: member, lastSeen: new Date(score).toISOString(), lostAt } })
     }
-    if (changes.length) result.lost += sum(await applyGuarded(store, changes, opts.fence))
+    result.lost += await recordAll(r, 'instance.lost', lost, now, opts.fence)
     if (count < batch) break
   }
   if (refresh.length) {
@@ -164,7 +227,7 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
   }
 
   // 2. Recoveries: any lost member whose key exists again (written through our index or not).
-  const recovered: GuardedChange[] = []
+  const recovered: Transition[] = []
   for (let start = 0; ; start += batch) {
     check()
     const [read, back] = asArray(await store.runScript(recoveredScan, [keys.instancesLost], [base, start, start + batch - 1]))
@@ -173,19 +236,11 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
       const member = String(rows[i])
       const lostAt = Number(rows[i + 1])
       const { serviceId, appId } = splitMember(member)
-      recovered.push({
-        guards: [
-          { cmd: ['EXISTS', base + member], expected: 1 },
-          { cmd: ['ZREM', keys.instancesLost, member], expected: 1 },
-        ],
-        then: [
-          lifecycle(keys, 'instance.recovered', { serviceId, appId, instance: member, lostAt: new Date(lostAt).toISOString(), recoveredAt: new Date(now).toISOString(), downSeconds: Math.round((now - lostAt) / 1000) }, now),
-        ],
-      })
+      recovered.push({ member, data: { serviceId, appId, instance: member, lostAt: new Date(lostAt).toISOString(), recoveredAt: new Date(now).toISOString(), downSeconds: Math.round((now - lostAt) / 1000) } })
     }
     if (Number(read) < batch) break
   }
-  if (recovered.length) result.recovered = sum(await applyGuarded(store, recovered, opts.fence))
+  result.recovered = await recordAll(r, 'instance.recovered', recovered, now, opts.fence)
 
   // 3. Prune members lost longer than the retention (bounded per run; the rest next run).
   const pruneBefore = now - r.retentionSeconds * 1000

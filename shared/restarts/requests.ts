@@ -2,8 +2,8 @@ import * as v from 'valibot'
 import type { Context } from '../context.ts'
 import { outboxFields } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
-import { asArray, asHash, asNumber, asString, parseJson } from '../store/ops.ts'
-import { FencedOutError, type Fence } from '../store/fenced.ts'
+import { asArray, asHash, asString, parseJson } from '../store/ops.ts'
+import { runFencedBatch, type Fence } from '../store/fenced.ts'
 import type { Reply, Script } from '../store/types.ts'
 
 /**
@@ -46,10 +46,6 @@ return out`,
   },
 }
 
-/** Decisions per recordRestarts call: keeps each Lua run short (Redis blocks while it runs). */
-const RECORD_CHUNK = 500
-/** Chunks sent before the first reply is awaited: Redis applies one while the next is encoded. */
-const RECORD_IN_FLIGHT = 4
 const RECORD_ARGS = 11
 
 /**
@@ -200,16 +196,15 @@ export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clo
 
 /** Runs recordRestarts over the records in chunks, a few in flight; 1/0 per record. */
 async function recordDecisions(ctx: Pick<Context, 'store' | 'keys'>, records: readonly RestartRecord[], windowMs: number, now: number, fence: Fence | undefined): Promise<number[]> {
-  const { keys, store } = ctx
-  const scriptKeys = [keys.restartsPending, keys.outbox, ...(fence ? [fence.key] : [])]
+  const { keys } = ctx
   const emittedAt = Date.now()
-  const applied: number[] = []
-  const sent: Promise<Reply>[] = []
-  let next = 0
-  const send = () => {
-    const args: string[] = [String(fence?.value ?? 0), String(windowMs), String(HISTORY_LIMIT - 1)]
-    for (const end = Math.min(records.length, next + RECORD_CHUNK); next < end; next++) {
-      const rec = records[next]!
+  return runFencedBatch(ctx.store, recordRestarts, {
+    keys: [keys.restartsPending, keys.outbox],
+    fence,
+    head: [String(windowMs), String(HISTORY_LIMIT - 1)],
+    count: records.length,
+    encode: (i, args) => {
+      const rec = records[i]!
       const event = stamp(
         {
           type: 'restart.requested' as const,
@@ -220,26 +215,8 @@ async function recordDecisions(ctx: Pick<Context, 'store' | 'keys'>, records: re
       )
       const f = outboxFields({ kind: 'lifecycle', event }, undefined, emittedAt)
       args.push(rec.appName, keys.restartWindow(rec.appName), keys.restarts(rec.appName), rec.requestId, JSON.stringify(rec), f[1], f[3], f[5], f[7], f[9], f[11])
-    }
-    const p = store.runScript(recordRestarts, scriptKeys, args)
-    p.catch(() => {}) // awaited in order below
-    sent.push(p)
-  }
-  try {
-    while (next < records.length && sent.length < RECORD_IN_FLIGHT) send()
-    while (sent.length) {
-      const reply = await sent.shift()!
-      if (!Array.isArray(reply)) {
-        if (fence && asNumber(reply) === -1) throw new FencedOutError(fence)
-        throw new Error(`record-restarts: unexpected reply ${JSON.stringify(reply)}`)
-      }
-      applied.push(...reply.map(asNumber))
-      if (next < records.length) send()
-    }
-  } finally {
-    await Promise.allSettled(sent)
-  }
-  return applied
+    },
+  })
 }
 
 export async function requestRestart(ctx: Pick<Context, 'store' | 'keys' | 'clock' | 'config'>, request: RestartRequest): Promise<RestartDecision> {
