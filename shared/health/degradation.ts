@@ -171,6 +171,7 @@ export async function checkDegradation(ctx: Context, opts: DegradationOptions = 
   const result: DegradationResult = { instances: 0, healthy: 0, degraded: 0, unavailable: 0, marked: 0, cleared: 0, restartCandidates: 0, restartsAccepted: 0, restartsCoalesced: 0, restartsOverBudget: 0, restartsRecordedOnly: 0, decisions: [] }
   const services = new Map<string, { total: number; healthy: number; unavailable: number; since: number | null }>()
   const restarts = new Map<string, RestartRequest>()
+  let managed: Promise<Set<string>> | undefined
 
   // Rank-based pages, a few in flight at once: a heartbeat arriving mid-run can move a member
   // and make it be seen twice or not at all in this run; both are harmless (idempotent marks;
@@ -259,6 +260,9 @@ export async function checkDegradation(ctx: Context, opts: DegradationOptions = 
         const reason = level === 'unavailable' ? 'auto:unavailable' : 'auto:degraded'
         const existing = restarts.get(appId)
         if (existing && existing.reason === 'auto:unavailable') return
+        // Which apps a deployment of ours runs: asked once per run, at the first candidate, so
+        // the backend's answer (or its probe timeout) overlaps the rest of the scan.
+        managed ??= managedAppIds(ctx)
         restarts.set(appId, {
           appName: appId,
           serviceName: serviceId,
@@ -298,7 +302,7 @@ export async function checkDegradation(ctx: Context, opts: DegradationOptions = 
   }
 
   result.restartCandidates = restarts.size
-  if (restarts.size) await requestCandidateRestarts(ctx, [...restarts.values()], result, opts.fence)
+  if (restarts.size) await requestCandidateRestarts(ctx, [...restarts.values()], await (managed ?? managedAppIds(ctx)), result, opts.fence)
   return result
 }
 
@@ -307,8 +311,7 @@ export async function checkDegradation(ctx: Context, opts: DegradationOptions = 
  * (coalescing, budgets, execution on the backend); for the rest the decision is only recorded,
  * in one batched script, since no backend can act on them.
  */
-async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[], result: DegradationResult, fence: Fence | undefined) {
-  const managed = await managedAppIds(ctx)
+async function requestCandidateRestarts(ctx: Context, requests: RestartRequest[], managed: Set<string>, result: DegradationResult, fence: Fence | undefined) {
   const recordOnly: RestartRequest[] = []
   const show = (d: DegradationResult['decisions'][number]) => {
     if (result.decisions.length < DECISIONS_SHOWN) result.decisions.push(d)
