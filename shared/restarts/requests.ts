@@ -51,7 +51,7 @@ const RECORD_ARGS = 11
 /**
  * Records accepted decisions, each guarded by the same two checks the probe made (no pending
  * request for the app, no coalescing window open), so that of concurrent callers exactly one
- * wins per app: HSET pending, SET window PX, LPUSH + LTRIM history, XADD restart.requested to
+ * wins per app: HSET pending, SET window PX, LPUSH history (LTRIM only once it is over the cap), XADD restart.requested to
  * the outbox. The whole call is refused (-1) when a fence is given and a newer one exists.
  * A dedicated script rather than guarded-apply: 11 arguments per decision instead of ~50.
  * KEYS: pending hash, outbox stream, [fence counter]. ARGV: fence, window ms, last history
@@ -72,8 +72,7 @@ for i = 4, #ARGV, ${RECORD_ARGS} do
   if redis.call('HEXISTS', KEYS[1], app) == 0 and redis.call('EXISTS', window) == 0 then
     redis.call('HSET', KEYS[1], app, json)
     redis.call('SET', window, ARGV[i + 3], 'PX', ARGV[2])
-    redis.call('LPUSH', history, json)
-    redis.call('LTRIM', history, 0, ARGV[3])
+    if redis.call('LPUSH', history, json) > tonumber(ARGV[3]) + 1 then redis.call('LTRIM', history, 0, ARGV[3]) end
     redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i + 5], 'exchange', ARGV[i + 6], 'routingKey', ARGV[i + 7], 'eventId', ARGV[i + 8], 'emittedAt', ARGV[i + 9], 'payload', ARGV[i + 10])
     out[#out + 1] = 1
   else
@@ -89,8 +88,7 @@ return out`,
       if (run(['HEXISTS', pending!, app!]) === 0 && run(['EXISTS', window!]) === 0) {
         run(['HSET', pending!, app!, json!])
         run(['SET', window!, requestId!, 'PX', windowMs!])
-        run(['LPUSH', history!, json!])
-        run(['LTRIM', history!, 0, last!])
+        if (Number(run(['LPUSH', history!, json!])) > Number(last) + 1) run(['LTRIM', history!, 0, last!])
         run(['XADD', outbox!, '*', 'kind', kind!, 'exchange', exchange!, 'routingKey', routingKey!, 'eventId', eventId!, 'emittedAt', emittedAt!, 'payload', payload!])
         out.push(1)
       } else out.push(0)
