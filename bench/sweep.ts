@@ -108,7 +108,7 @@ if (seedOnly) {
 
 let peakRss = 0
 // memoryUsage.rss() is cheap; memoryUsage() walks the heap spaces and would load the run it measures.
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 5)
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20)
 
 /** Redis server CPU (user + sys, ms): includes other clients of the same server, so an upper bound. */
 async function redisCpuMs() {

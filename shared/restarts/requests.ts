@@ -136,44 +136,44 @@ export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clo
   const now = ctx.clock.now()
   const requestedAt = new Date(now).toISOString()
   const windowMs = Math.max(1, ctx.config.restarts.coalesceWindowSeconds * 1000)
-  const records = requests.map(
-    (r): RestartRecord => ({
-      requestId: crypto.randomUUID(),
-      appName: r.appName,
-      ...(r.serviceName ? { serviceName: r.serviceName } : {}),
-      reason: r.reason,
-      priority: r.priority ?? 'graceful',
-      requestedBy: r.requestedBy,
-      requestedAt,
-      decision: 'accepted',
-      status: 'pending',
-      executor: null,
-      ...(r.detail ? { detail: r.detail } : {}),
-    }),
-  )
+  // A record (and its id) only for requests that can be accepted: a steady tick that
+  // re-requests thousands of pending apps builds none.
+  const toRecord = (r: RestartRequest): RestartRecord => ({
+    requestId: crypto.randomUUID(),
+    appName: r.appName,
+    ...(r.serviceName ? { serviceName: r.serviceName } : {}),
+    reason: r.reason,
+    priority: r.priority ?? 'graceful',
+    requestedBy: r.requestedBy,
+    requestedAt,
+    decision: 'accepted',
+    status: 'pending',
+    executor: null,
+    ...(r.detail ? { detail: r.detail } : {}),
+  })
   // Cheap read first (all chunks sent at once), so that a tick re-requesting thousands of
   // already-pending apps sends no write.
   const probes: Promise<Reply>[] = []
-  for (let i = 0; i < records.length; i += PROBE_CHUNK) {
-    probes.push(ctx.store.runScript(probeRestarts, [keys.restartsPending], records.slice(i, i + PROBE_CHUNK).flatMap((rec) => [rec.appName, keys.restartWindow(rec.appName)])))
+  for (let i = 0; i < requests.length; i += PROBE_CHUNK) {
+    probes.push(ctx.store.runScript(probeRestarts, [keys.restartsPending], requests.slice(i, i + PROBE_CHUNK).flatMap((r) => [r.appName, keys.restartWindow(r.appName)])))
   }
   const probe = (await Promise.all(probes)).flatMap((reply) => asArray(reply).map((x) => (x === '' ? null : x)))
   const seen = new Set<string>()
-  const free = records.map((rec, i) => {
-    const ok = probe[i * 2] === 0 && probe[i * 2 + 1] === null && !seen.has(rec.appName)
-    seen.add(rec.appName)
-    return ok
+  const records = requests.map((r, i) => {
+    const free = probe[i * 2] === 0 && probe[i * 2 + 1] === null && !seen.has(r.appName)
+    seen.add(r.appName)
+    return free ? toRecord(r) : null
   })
-  const freeRecords = records.filter((_, i) => free[i])
+  const freeRecords = records.filter((rec): rec is RestartRecord => rec !== null)
   const freeApplied = await recordDecisions(ctx, freeRecords, windowMs, now, opts.fence)
   const applied = records.map(() => 0)
   let k = 0
-  records.forEach((_, i) => {
-    if (free[i]) applied[i] = freeApplied[k++] ?? 0
+  records.forEach((rec, i) => {
+    if (rec) applied[i] = freeApplied[k++] ?? 0
   })
   // Name what each coalesced request merged into: the window key holds the last accepted id;
   // only when it has expired (or we lost a race) is the pending record read.
-  const unknown = records.map((rec, i) => (applied[i] !== 1 && asString(probe[i * 2 + 1] ?? null) === null ? rec.appName : null))
+  const unknown = requests.map((r, i) => (applied[i] !== 1 && asString(probe[i * 2 + 1] ?? null) === null ? r.appName : null))
   const lookups = [...new Set(unknown.filter((a): a is string => a !== null))]
   const found = new Map<string, string | null>()
   if (lookups.length) {
@@ -184,11 +184,12 @@ export async function requestRestarts(ctx: Pick<Context, 'store' | 'keys' | 'clo
       found.set(a, typeof id === 'string' ? id : asString(replies[i * 2 + 1]!))
     })
   }
-  return records.map((rec, i): RestartDecision => {
-    if (applied[i] === 1) return { decision: 'accepted', appName: rec.appName, requestId: rec.requestId, record: rec }
+  return requests.map((r, i): RestartDecision => {
+    const rec = records[i]
+    if (rec && applied[i] === 1) return { decision: 'accepted', appName: rec.appName, requestId: rec.requestId, record: rec }
     const into = probe[i * 2] === 0 && asString(probe[i * 2 + 1] ?? null) !== null ? 'window' : 'pending'
-    const requestId = asString(probe[i * 2 + 1] ?? null) ?? found.get(rec.appName) ?? null
-    return { decision: 'coalesced', appName: rec.appName, requestId, into }
+    const requestId = asString(probe[i * 2 + 1] ?? null) ?? found.get(r.appName) ?? null
+    return { decision: 'coalesced', appName: r.appName, requestId, into }
   })
 }
 
