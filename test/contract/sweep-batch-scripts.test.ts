@@ -35,7 +35,7 @@ const reader = (ctx: Context) => ({
   retentionSeconds: ctx.config.scheduler.heartbeatRetentionSeconds,
 })
 
-async function scenario(driver: 'redis' | 'memory') {
+async function scenario(driver: 'redis' | 'memory', batchSize?: number) {
   const { ctx, clock } = await setup(driver)
   const t0 = clock.t
   const { keys, store } = ctx
@@ -46,14 +46,14 @@ async function scenario(driver: 'redis' | 'memory') {
   await store.call(['SET', keys.heartbeat('npc', 'broken'), '{"status":"healthy"'])
   await store.call(['ZADD', keys.heartbeatIndex, t0, 'npc:broken'])
 
-  const first = await checkDegradation(ctx)
+  const first = await checkDegradation(ctx, { batchSize })
   // Two heartbeats expire; the clock moves past the timeout and the degradation threshold.
   await store.call(['DEL', keys.heartbeat('auth', 'app-1'), keys.heartbeat('npc', 'app-7')])
   clock.t = t0 + 6 * 60_000
   for (let i = 0; i < 12; i++) if (i !== 1 && i !== 7) await beat(ctx, i < 6 ? 'auth' : 'npc', `app-${i}`, { status: i % 4 === 0 ? 'degraded' : 'healthy' })
   const sweep = await Promise.all([sweepHeartbeats(reader(ctx)), sweepHeartbeats(reader(ctx))])
-  const second = await checkDegradation(ctx)
-  const third = await checkDegradation(ctx)
+  const second = await checkDegradation(ctx, { batchSize })
+  const third = await checkDegradation(ctx, { batchSize })
   // One instance comes back.
   await beat(ctx, 'auth', 'app-1')
   const recovery = await sweepHeartbeats(reader(ctx))
@@ -75,9 +75,11 @@ async function scenario(driver: 'redis' | 'memory') {
 }
 
 describe('batch scripts: Redis and the memory twins agree', () => {
-  it('sweep + degradation check give the same answers on both stores', async () => {
-    const [redis, memory] = await Promise.all([scenario('redis'), scenario('memory')])
+  it('sweep + degradation check give the same answers on both stores, in one page or in many (judged and raw pages)', async () => {
+    const [redis, memory, redisPaged, memoryPaged] = await Promise.all([scenario('redis'), scenario('memory'), scenario('redis', 3), scenario('memory', 3)])
     expect(memory).toEqual(redis)
+    expect(redisPaged).toEqual(redis)
+    expect(memoryPaged).toEqual(redis)
     expect(redis.first).toMatchObject({ instances: 14, healthy: 9, degraded: 5, marked: 5, restartCandidates: 0 })
     expect(redis.sweep.sort()).toEqual([0, 2]) // two sweeps at once: each loss recorded once
     expect(redis.second).toMatchObject({ unavailable: 2, restartsAccepted: 7, restartsCoalesced: 0 })
