@@ -106,6 +106,15 @@ if (seedOnly) {
   process.exit(0)
 }
 
+// The seeded keys must go even when the run is cut short: a reader closing the pipe (… | head)
+// must not kill the run before cleanup, and Ctrl-C deletes them before exiting.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
 let peakRss = 0
 // memoryUsage.rss() is cheap; memoryUsage() walks the heap spaces and would load the run it measures.
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20)
