@@ -1,5 +1,6 @@
 import { deleteKeysWithPrefix } from '../shared/store/delete-prefix.ts'
 import { spawn } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { nodePlatform } from '../deploy/platform-node.ts'
 import { createScheduler, type TaskReport } from '../scheduler/runner.ts'
@@ -25,13 +26,21 @@ const seedOnly = process.argv.find((a) => a.startsWith('--seed-prefix='))?.split
 const prefix = seedOnly ?? `bench:sweep:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`
 
 let roundTrips = 0
+/** BENCH_TRACE=1: print each round trip with its wall time (what to batch next). */
+const trace = process.env.BENCH_TRACE === '1'
+function timed<T>(label: string, p: Promise<T>): Promise<T> {
+  roundTrips++
+  if (!trace) return p
+  const t0 = performance.now()
+  return p.finally(() => console.error(`  @${t0.toFixed(0).padStart(7)} ${(performance.now() - t0).toFixed(1).padStart(7)} ms  ${label}`))
+}
 function counting(s: Store): Store {
   return {
     driver: s.driver,
-    call: (c) => (roundTrips++, s.call(c)),
-    pipeline: (c) => (roundTrips++, s.pipeline(c)),
-    transaction: (c) => (roundTrips++, s.transaction(c)),
-    runScript: (sc, k, a) => (roundTrips++, s.runScript(sc, k, a)),
+    call: (c) => timed(String(c[0]), s.call(c)),
+    pipeline: (c) => timed(`pipeline(${c.length}) ${String(c[0]?.[0])}`, s.pipeline(c)),
+    transaction: (c) => timed(`multi(${c.length}) ${String(c[0]?.[0])}`, s.transaction(c)),
+    runScript: (sc, k, a) => timed(`script ${sc.name} (${a.length} args)`, s.runScript(sc, k, a)),
     ping: () => s.ping(),
     state: () => s.state(),
     close: () => s.close(),
@@ -97,17 +106,57 @@ if (seedOnly) {
   process.exit(0)
 }
 
+// The seeded keys must go even when the run is cut short: a reader closing the pipe (… | head)
+// must not kill the run before cleanup, and Ctrl-C deletes them before exiting.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
 let peakRss = 0
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5)
+// memoryUsage.rss() is cheap; memoryUsage() walks the heap spaces and would load the run it measures.
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20)
+
+/** Redis server CPU (user + sys, ms): includes other clients of the same server, so an upper bound. */
+async function redisCpuMs() {
+  const info = String(await raw.call(['INFO', 'cpu']))
+  const get = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN)
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1000
+}
+
+/** BENCH_PROFILE=file.cpuprofile: a CPU profile of the first run only (open it in Chrome DevTools). */
+async function profiled<T>(fn: () => Promise<T>): Promise<T> {
+  const file = process.env.BENCH_PROFILE
+  if (!file) return fn()
+  const { Session } = await import('node:inspector/promises')
+  const { writeFile } = await import('node:fs/promises')
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  try {
+    return await fn()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    await writeFile(file, JSON.stringify(profile))
+    session.disconnect()
+  }
+}
 
 async function fullRun() {
   const scheduler = createScheduler(ctx, { holder: 'bench' })
   const before = roundTrips
+  const redis0 = await redisCpuMs()
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const [sweep] = await scheduler.runNow({ task: 'heartbeat-sweep' })
   const t1 = performance.now()
   const [degradation] = await scheduler.runNow({ task: 'degradation-check' })
   const t2 = performance.now()
+  const cpu = process.cpuUsage(cpu0)
+  const redisMs = (await redisCpuMs()) - redis0
   await scheduler.stop()
   const check = (r: TaskReport | undefined) => {
     if (!r?.ok) throw new Error(`task failed: ${JSON.stringify(r)}`)
@@ -118,6 +167,8 @@ async function fullRun() {
     degradationMs: Math.round(t2 - t1),
     totalMs: Math.round(t2 - t0),
     roundTrips: roundTrips - before,
+    nodeCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    redisCpuMs: Math.round(redisMs),
     sweep: check(sweep),
     degradation: (({ decisions: _d, ...rest }) => rest)(check(degradation) as Record<string, unknown> & { decisions?: unknown }),
   }
@@ -131,7 +182,7 @@ try {
   console.log(`seeded ${N} instances under ${prefix} in ${seedMs} ms`)
   const rssBeforeMb = Math.round(process.memoryUsage().rss / 1048576)
   peakRss = process.memoryUsage().rss
-  const first = await fullRun()
+  const first = await profiled(fullRun)
   console.log('first run (all transitions new):', JSON.stringify(first))
   const steady = await fullRun()
   console.log('steady run (nothing changed):', JSON.stringify(steady))
@@ -147,10 +198,15 @@ try {
       firstSweepMs: first.sweepMs,
       firstDegradationMs: first.degradationMs,
       firstRunRoundTrips: first.roundTrips,
+      firstNodeCpuMs: first.nodeCpuMs,
+      firstRedisCpuMs: first.redisCpuMs,
       steadyRunMs: steadyMs,
       steadySweepMs: steady.sweepMs,
       steadyDegradationMs: steady.degradationMs,
       steadyRunRoundTrips: steady.roundTrips,
+      steadyNodeCpuMs: steady.nodeCpuMs,
+      steadyRedisCpuMs: steady.redisCpuMs,
+      loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
       instancesPerSecFirst: Math.round(N / (first.totalMs / 1000)),
       instancesPerSecSteady: Math.round(N / (steadyMs / 1000)),
       restartsRequestedFirst: (first.degradation as { restartsAccepted?: number }).restartsAccepted,

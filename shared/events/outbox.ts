@@ -68,11 +68,14 @@ export function serviceMappingCommands(keys: Keys, e: ServiceMappingEvent): Comm
  * Stream fields: kind, exchange, routingKey, eventId, emittedAt (ms), payload (JSON).
  */
 export function outboxCommands(keys: Keys, events: readonly OutboundEvent[], names: ExchangeNames = EXCHANGES, now = Date.now()): Command[] {
-  return events.map((e) => {
-    const event = validate(e)
-    const { exchange, routingKey } = routeOf(e, names)
-    return ['XADD', keys.outbox, '*', 'kind', e.kind, 'exchange', exchange, 'routingKey', routingKey, 'eventId', event.eventId, 'emittedAt', now, 'payload', JSON.stringify(event)]
-  })
+  return events.map((e) => ['XADD', keys.outbox, '*', ...outboxFields(e, names, now)])
+}
+
+/** The stream fields of one outbox entry (validated like outboxCommands), for scripts that XADD themselves. */
+export function outboxFields(e: OutboundEvent, names: ExchangeNames = EXCHANGES, now = Date.now()): [string, string, string, string, string, string, string, string, string, string, string, string] {
+  const event = validate(e)
+  const { exchange, routingKey } = routeOf(e, names)
+  return ['kind', e.kind, 'exchange', exchange, 'routingKey', routingKey, 'eventId', event.eventId, 'emittedAt', String(now), 'payload', JSON.stringify(event)]
 }
 
 export interface Emitter {

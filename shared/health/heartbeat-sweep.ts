@@ -1,10 +1,10 @@
-import { outboxCommands } from '../events/outbox.ts'
+import { outboxFields } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
 import type { Keys } from '../store/keys.ts'
-import { asArray, asScored, asString, parseJson } from '../store/ops.ts'
-import { applyGuarded, type Fence } from '../store/fenced.ts'
+import { asArray, parseJson } from '../store/ops.ts'
+import { applyGuarded, runFencedBatch, type Fence } from '../store/fenced.ts'
 import type { GuardedChange } from '../store/scripts.ts'
-import type { Command, Store } from '../store/types.ts'
+import type { Command, Reply, Script, Store } from '../store/types.ts'
 import { splitMember } from './instance-member.ts'
 
 export interface SweepReader {
@@ -39,14 +39,142 @@ export interface SweepResult {
   pruned: number
 }
 
-const lifecycle = (keys: Keys, type: 'instance.lost' | 'instance.recovered', data: Record<string, unknown>, now: number) =>
-  outboxCommands(keys, [{ kind: 'lifecycle', event: stamp({ type, source: 'orchestrator' as const, data }, now) }])[0]!.map(String)
+/**
+ * One page of stale index members (score ≤ cutoff), judged inside Redis so that a fleet whose
+ * lost instances are already marked ships nothing back. Replies { members read, notable },
+ * notable = member, score, 'v', value for a key that exists (the JS side refreshes its score),
+ * or member, score, 'x', '' for a missing key not yet in the lost set (a loss to record).
+ * KEYS: heartbeat index, lost set. ARGV: heartbeat key base, cutoff, offset, count.
+ */
+export const staleScan: Script = {
+  name: 'stale-scan',
+  lua: `
+local page = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
+local out = {}
+for i = 1, #page, 2 do
+  local m = page[i]
+  local raw = redis.call('GET', ARGV[1] .. m)
+  if raw then
+    out[#out + 1] = m out[#out + 1] = page[i + 1] out[#out + 1] = 'v' out[#out + 1] = raw
+  elseif not redis.call('ZSCORE', KEYS[2], m) then
+    out[#out + 1] = m out[#out + 1] = page[i + 1] out[#out + 1] = 'x' out[#out + 1] = ''
+  end
+end
+return { #page / 2, out }`,
+  local: (run, [index, lost], [base, cutoff, offset, count]) => {
+    const page = run(['ZRANGEBYSCORE', index!, '-inf', cutoff!, 'WITHSCORES', 'LIMIT', offset!, count!]) as Reply[]
+    const out: Reply[] = []
+    for (let i = 0; i < page.length; i += 2) {
+      const m = String(page[i])
+      const raw = run(['GET', `${base}${m}`])
+      if (raw !== null) out.push(m, page[i + 1]!, 'v', raw)
+      else if (run(['ZSCORE', lost!, m]) === null) out.push(m, page[i + 1]!, 'x', '')
+    }
+    return [page.length / 2, out]
+  },
+}
+
+/**
+ * One page of the lost set (by rank): replies { members read, [member, lost-at score] of those
+ * whose heartbeat key exists again }. KEYS: lost set. ARGV: heartbeat key base, start, stop.
+ */
+export const recoveredScan: Script = {
+  name: 'recovered-scan',
+  lua: `
+local page = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'WITHSCORES')
+local out = {}
+for i = 1, #page, 2 do
+  if redis.call('EXISTS', ARGV[1] .. page[i]) == 1 then
+    out[#out + 1] = page[i] out[#out + 1] = page[i + 1]
+  end
+end
+return { #page / 2, out }`,
+  local: (run, [lost], [base, start, stop]) => {
+    const page = run(['ZRANGE', lost!, start!, stop!, 'WITHSCORES']) as Reply[]
+    const out: Reply[] = []
+    for (let i = 0; i < page.length; i += 2) if (run(['EXISTS', `${base}${String(page[i])}`]) === 1) out.push(page[i]!, page[i + 1]!)
+    return [page.length / 2, out]
+  },
+}
+
+/**
+ * Records lost / recovered transitions, each guarded so that across any number of sweepers
+ * exactly one records it: lost = heartbeat key still missing and ZADD NX on the lost set
+ * added the member; recovered = key exists again and ZREM removed it. Only then is the
+ * lifecycle event appended to the outbox, in the same atomic step.
+ * KEYS: lost set, outbox, [fence]. ARGV: fence, 'lost' | 'recovered', lost-at score, then per
+ * transition: heartbeat key, member, and the outbox fields kind, exchange, routingKey,
+ * eventId, emittedAt, payload. Replies -1 when fenced out, else one 1/0 per transition.
+ */
+export const recordTransitions: Script = {
+  name: 'record-transitions',
+  lua: `
+if #KEYS > 2 then
+  local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if stored > tonumber(ARGV[1]) then return -1 end
+end
+local lost = ARGV[2] == 'lost'
+local out = {}
+for i = 4, #ARGV, 8 do
+  local ok
+  if lost then
+    ok = redis.call('EXISTS', ARGV[i]) == 0 and redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[i + 1]) == 1
+  else
+    ok = redis.call('EXISTS', ARGV[i]) == 1 and redis.call('ZREM', KEYS[1], ARGV[i + 1]) == 1
+  end
+  if ok then
+    redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i + 2], 'exchange', ARGV[i + 3], 'routingKey', ARGV[i + 4], 'eventId', ARGV[i + 5], 'emittedAt', ARGV[i + 6], 'payload', ARGV[i + 7])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out`,
+  local: (run, [lostSet, outbox, fenceKey], [fence, mode, score, ...a]) => {
+    if (fenceKey && Number(run(['GET', fenceKey]) ?? 0) > Number(fence)) return -1
+    const out: number[] = []
+    for (let i = 0; i < a.length; i += 8) {
+      const [hb, member, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + 8) as string[]
+      const ok =
+        mode === 'lost'
+          ? run(['EXISTS', hb!]) === 0 && run(['ZADD', lostSet!, 'NX', score!, member!]) === 1
+          : run(['EXISTS', hb!]) === 1 && run(['ZREM', lostSet!, member!]) === 1
+      if (ok) run(['XADD', outbox!, '*', 'kind', kind!, 'exchange', exchange!, 'routingKey', routingKey!, 'eventId', eventId!, 'emittedAt', emittedAt!, 'payload', payload!])
+      out.push(ok ? 1 : 0)
+    }
+    return out
+  },
+}
+
+interface Transition {
+  member: string
+  data: Record<string, unknown>
+}
+
+async function recordAll(r: SweepReader, type: 'instance.lost' | 'instance.recovered', items: readonly Transition[], now: number, fence: Fence | undefined) {
+  if (items.length === 0) return 0
+  const emittedAt = Date.now()
+  const base = r.keys.heartbeatFromMember('')
+  const applied = await runFencedBatch(r.store, recordTransitions, {
+    keys: [r.keys.instancesLost, r.keys.outbox],
+    fence,
+    head: [type === 'instance.lost' ? 'lost' : 'recovered', String(now)],
+    count: items.length,
+    encode: (i, args) => {
+      const t = items[i]!
+      const f = outboxFields({ kind: 'lifecycle', event: stamp({ type, source: 'orchestrator' as const, data: t.data }, now) }, undefined, emittedAt)
+      args.push(base + t.member, t.member, f[1], f[3], f[5], f[7], f[9], f[11])
+    },
+  })
+  return sum(applied)
+}
 
 /**
  * The heartbeat sweep. Reads only through the indexes (never SCAN), in bounded batches:
- *  1. stale index members (score older than the timeout): one pipeline of GETs + ZMSCORE on
- *     the lost set per batch; a missing key whose member is not yet lost becomes lost;
- *  2. the lost set: a key that exists again means the instance recovered;
+ *  1. stale index members (score older than the timeout), one script per batch (staleScan):
+ *     a missing key whose member is not yet lost becomes lost;
+ *  2. the lost set, one script per batch (recoveredScan): a key that exists again means the
+ *     instance recovered;
  *  3. lost longer than the retention: removed from the indexes.
  * Transitions are guarded in Lua (key still missing/present, ZADD NX / ZREM on the lost set
  * replied 1), so across any number of processes each transition emits exactly one event,
@@ -61,42 +189,37 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
   const check = () => opts.signal?.throwIfAborted()
 
   // 1. Stale members. Index scores change only in step "refresh" (after the loop), so offsets stay valid.
+  const base = keys.heartbeatFromMember('')
+  const lostAt = new Date(now).toISOString()
   const refresh: Command[] = []
   for (let offset = 0; ; offset += batch) {
     check()
-    const page = asScored(await store.call(['ZRANGEBYSCORE', keys.heartbeatIndex, '-inf', cutoff, 'WITHSCORES', 'LIMIT', offset, batch]))
-    if (page.length === 0) break
-    result.stale += page.length
-    const replies = await store.pipeline([...page.map((e): Command => ['GET', keys.heartbeatFromMember(e.member)]), ['ZMSCORE', keys.instancesLost, ...page.map((e) => e.member)]])
-    const lostScores = asArray(replies[page.length]!)
-    const changes: GuardedChange[] = []
-    page.forEach((e, i) => {
-      const raw = asString(replies[i]!)
-      const { serviceId, appId } = splitMember(e.member)
-      if (raw !== null) {
-        const body = parseJson(raw)
+    const [read, notable] = asArray(await store.runScript(staleScan, [keys.heartbeatIndex, keys.instancesLost], [base, cutoff, offset, batch]))
+    const count = Number(read)
+    if (count === 0) break
+    result.stale += count
+    const rows = asArray(notable ?? [])
+    const lost: Transition[] = []
+    for (let i = 0; i < rows.length; i += 4) {
+      const member = String(rows[i])
+      const score = Number(rows[i + 1])
+      const { serviceId, appId } = splitMember(member)
+      if (rows[i + 2] === 'v') {
+        const body = parseJson(String(rows[i + 3]))
         const b = body.ok && typeof body.value === 'object' && body.value !== null ? (body.value as Record<string, unknown>) : {}
         const ts = typeof b.timestamp === 'string' ? Date.parse(b.timestamp) : NaN
-        const score = Number.isNaN(ts) ? now : Math.min(ts, now)
+        const fresh = Number.isNaN(ts) ? now : Math.min(ts, now)
         const svc = serviceId ?? (typeof b.serviceId === 'string' ? b.serviceId : null)
-        if (score > e.score) {
-          refresh.push(['ZADD', keys.heartbeatIndex, 'GT', score, e.member])
-          if (svc) refresh.push(['ZADD', keys.serviceHeartbeatIndex(svc), 'GT', score, e.member])
+        if (fresh > score) {
+          refresh.push(['ZADD', keys.heartbeatIndex, 'GT', fresh, member])
+          if (svc) refresh.push(['ZADD', keys.serviceHeartbeatIndex(svc), 'GT', fresh, member])
         }
-        return
+        continue
       }
-      if (lostScores[i] !== null && lostScores[i] !== undefined) return
-      const hb = keys.heartbeatFromMember(e.member)
-      changes.push({
-        guards: [
-          { cmd: ['EXISTS', hb], expected: 0 },
-          { cmd: ['ZADD', keys.instancesLost, 'NX', String(now), e.member], expected: 1 },
-        ],
-        then: [lifecycle(keys, 'instance.lost', { serviceId, appId, instance: e.member, lastSeen: new Date(e.score).toISOString(), lostAt: new Date(now).toISOString() }, now)],
-      })
-    })
-    if (changes.length) result.lost += sum(await applyGuarded(store, changes, opts.fence))
-    if (page.length < batch) break
+      lost.push({ member, data: { serviceId, appId, instance: member, lastSeen: new Date(score).toISOString(), lostAt } })
+    }
+    result.lost += await recordAll(r, 'instance.lost', lost, now, opts.fence)
+    if (count < batch) break
   }
   if (refresh.length) {
     await store.pipeline(refresh)
@@ -104,28 +227,20 @@ export async function sweepHeartbeats(r: SweepReader, opts: SweepOptions = {}): 
   }
 
   // 2. Recoveries: any lost member whose key exists again (written through our index or not).
-  const recovered: GuardedChange[] = []
+  const recovered: Transition[] = []
   for (let start = 0; ; start += batch) {
     check()
-    const page = asScored(await store.call(['ZRANGE', keys.instancesLost, start, start + batch - 1, 'WITHSCORES']))
-    if (page.length === 0) break
-    const exists = await store.pipeline(page.map((e): Command => ['EXISTS', keys.heartbeatFromMember(e.member)]))
-    page.forEach((e, i) => {
-      if (exists[i] !== 1) return
-      const { serviceId, appId } = splitMember(e.member)
-      recovered.push({
-        guards: [
-          { cmd: ['EXISTS', keys.heartbeatFromMember(e.member)], expected: 1 },
-          { cmd: ['ZREM', keys.instancesLost, e.member], expected: 1 },
-        ],
-        then: [
-          lifecycle(keys, 'instance.recovered', { serviceId, appId, instance: e.member, lostAt: new Date(e.score).toISOString(), recoveredAt: new Date(now).toISOString(), downSeconds: Math.round((now - e.score) / 1000) }, now),
-        ],
-      })
-    })
-    if (page.length < batch) break
+    const [read, back] = asArray(await store.runScript(recoveredScan, [keys.instancesLost], [base, start, start + batch - 1]))
+    const rows = asArray(back ?? [])
+    for (let i = 0; i < rows.length; i += 2) {
+      const member = String(rows[i])
+      const lostAt = Number(rows[i + 1])
+      const { serviceId, appId } = splitMember(member)
+      recovered.push({ member, data: { serviceId, appId, instance: member, lostAt: new Date(lostAt).toISOString(), recoveredAt: new Date(now).toISOString(), downSeconds: Math.round((now - lostAt) / 1000) } })
+    }
+    if (Number(read) < batch) break
   }
-  if (recovered.length) result.recovered = sum(await applyGuarded(store, recovered, opts.fence))
+  result.recovered = await recordAll(r, 'instance.recovered', recovered, now, opts.fence)
 
   // 3. Prune members lost longer than the retention (bounded per run; the rest next run).
   const pruneBefore = now - r.retentionSeconds * 1000

@@ -1,4 +1,4 @@
-import type { Script } from './types.ts'
+import type { Command, Script } from './types.ts'
 
 /** Delete a key only while it still holds our token (lease release). */
 export const compareAndDelete: Script = {
@@ -37,7 +37,10 @@ export interface GuardedChange {
 /**
  * Applies guarded changes atomically, refusing the whole batch when a fence is given and the
  * stored fence counter is higher (a newer leader exists: this caller is stale).
- * KEYS: [fenceKey] or []. ARGV: fence, JSON [[guards: [[cmd...], expected]...], [then: [cmd...]...]]...
+ * KEYS: [fenceKey] or []. ARGV: fence, then per change, flat (no JSON to encode or decode,
+ * so event payloads travel unescaped):
+ *   guard count, per guard: expected reply, argument count, command...;
+ *   command count, per command: argument count, command...
  * Replies -1 when refused, else one 1/0 per change (applied or guarded out).
  * The commands name keys that are not declared in KEYS: fine on a single Redis (and Upstash),
  * not on Redis Cluster, which this orchestrator does not target.
@@ -49,30 +52,71 @@ if #KEYS > 0 then
   local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
   if stored > tonumber(ARGV[1]) then return -1 end
 end
-local changes = cjson.decode(ARGV[2])
+local a = ARGV
+local n = #a
+local p = 2
 local out = {}
-for i, change in ipairs(changes) do
+while p <= n do
   local ok = 1
-  for _, guard in ipairs(change[1]) do
-    if redis.call(unpack(guard[1])) ~= guard[2] then ok = 0 break end
+  local guards = tonumber(a[p])
+  p = p + 1
+  for _ = 1, guards do
+    local expected, len = tonumber(a[p]), tonumber(a[p + 1])
+    if ok == 1 and redis.call(unpack(a, p + 2, p + 1 + len)) ~= expected then ok = 0 end
+    p = p + 2 + len
   end
-  if ok == 1 then
-    for _, cmd in ipairs(change[2]) do redis.call(unpack(cmd)) end
+  local cmds = tonumber(a[p])
+  p = p + 1
+  for _ = 1, cmds do
+    local len = tonumber(a[p])
+    if ok == 1 then redis.call(unpack(a, p + 1, p + len)) end
+    p = p + 1 + len
   end
-  out[i] = ok
+  out[#out + 1] = ok
 end
 return out`,
-  local: (run, keys, [fence, json]) => {
+  local: (run, keys, [fence, ...a]) => {
     if (keys.length > 0 && Number(run(['GET', keys[0]!]) ?? 0) > Number(fence)) return -1
-    const changes = JSON.parse(json!) as [[string[], number][], string[][]][]
-    return changes.map(([guards, then]) => {
-      for (const [cmd, expected] of guards) if (run(cmd as unknown as readonly [string, ...string[]]) !== expected) return 0
-      for (const cmd of then) run(cmd as unknown as readonly [string, ...string[]])
-      return 1
-    })
+    const out: number[] = []
+    const command = (from: number, len: number) => a.slice(from, from + len) as unknown as Command
+    for (let p = 0; p < a.length; ) {
+      let ok = 1
+      const guards = Number(a[p++])
+      for (let g = 0; g < guards; g++) {
+        const expected = Number(a[p])
+        const len = Number(a[p + 1])
+        if (ok === 1 && run(command(p + 2, len)) !== expected) ok = 0
+        p += 2 + len
+      }
+      const cmds = Number(a[p++])
+      for (let c = 0; c < cmds; c++) {
+        const len = Number(a[p])
+        if (ok === 1) run(command(p + 1, len))
+        p += 1 + len
+      }
+      out.push(ok)
+    }
+    return out
   },
 }
 
-/** Encodes changes for guardedApply; every argument becomes a string so Lua never reformats a number. */
-export const encodeChanges = (changes: readonly GuardedChange[]) =>
-  JSON.stringify(changes.map((c) => [c.guards.map((g) => [g.cmd.map(String), g.expected]), c.then.map((cmd) => cmd.map(String))]))
+/** Encodes one change for guardedApply onto `out`; every argument a string so Lua never reformats a number. */
+export function encodeChange(c: GuardedChange, out: string[]): void {
+  out.push(String(c.guards.length))
+  for (const g of c.guards) {
+    out.push(String(g.expected), String(g.cmd.length))
+    for (const x of g.cmd) out.push(String(x))
+  }
+  out.push(String(c.then.length))
+  for (const cmd of c.then) {
+    out.push(String(cmd.length))
+    for (const x of cmd) out.push(String(x))
+  }
+}
+
+/** Encodes changes for guardedApply (the ARGV after the fence). */
+export function encodeChanges(changes: readonly GuardedChange[]): string[] {
+  const out: string[] = []
+  for (const c of changes) encodeChange(c, out)
+  return out
+}
