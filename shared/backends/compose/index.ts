@@ -103,8 +103,19 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     }
   }
 
+  // One image check per image per apply: 20 replicas of one image need one inspect, not 20
+  // (the engine serialises much of its work, so every call saved shortens a parallel apply).
+  const imageChecks = new WeakMap<ApplyOptions, Map<string, Promise<void>>>()
+  const imageReady = (spec: UnitSpec, opts: ApplyOptions) => {
+    let checks = imageChecks.get(opts)
+    if (!checks) imageChecks.set(opts, (checks = new Map()))
+    let ready = checks.get(spec.image)
+    if (!ready) checks.set(spec.image, (ready = ensureImage(spec.image, opts.onProgress, spec.name)))
+    return ready
+  }
+
   const createAndStart = async (spec: UnitSpec, opts: ApplyOptions) => {
-    await ensureImage(spec.image, opts.onProgress, spec.name)
+    await imageReady(spec, opts)
     await ensureNetwork()
     opts.onProgress?.(spec.name, 'creating')
     const container = await docker.createContainer(
