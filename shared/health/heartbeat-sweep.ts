@@ -3,7 +3,7 @@ import { stamp } from '../events/schemas.ts'
 import type { Keys } from '../store/keys.ts'
 import { asArray, parseJson } from '../store/ops.ts'
 import { applyGuarded, runFencedBatch, type Fence } from '../store/fenced.ts'
-import type { GuardedChange } from '../store/scripts.ts'
+import { fenceGuardLua, fencedOutLocal, outboxXaddLua, type GuardedChange } from '../store/scripts.ts'
 import type { Command, Reply, Script, Store } from '../store/types.ts'
 import { splitMember } from './instance-member.ts'
 
@@ -108,11 +108,7 @@ return { #page / 2, out }`,
  */
 export const recordTransitions: Script = {
   name: 'record-transitions',
-  lua: `
-if #KEYS > 2 then
-  local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if stored > tonumber(ARGV[1]) then return -1 end
-end
+  lua: `${fenceGuardLua(3)}
 local lost = ARGV[2] == 'lost'
 local out = {}
 for i = 4, #ARGV, 8 do
@@ -123,7 +119,7 @@ for i = 4, #ARGV, 8 do
     ok = redis.call('EXISTS', ARGV[i]) == 1 and redis.call('ZREM', KEYS[1], ARGV[i + 1]) == 1
   end
   if ok then
-    redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i + 2], 'exchange', ARGV[i + 3], 'routingKey', ARGV[i + 4], 'eventId', ARGV[i + 5], 'emittedAt', ARGV[i + 6], 'payload', ARGV[i + 7])
+    ${outboxXaddLua('KEYS[2]', 'i + 2')}
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
@@ -131,7 +127,7 @@ for i = 4, #ARGV, 8 do
 end
 return out`,
   local: (run, [lostSet, outbox, fenceKey], [fence, mode, score, ...a]) => {
-    if (fenceKey && Number(run(['GET', fenceKey]) ?? 0) > Number(fence)) return -1
+    if (fencedOutLocal(run, fenceKey, fence)) return -1
     const out: number[] = []
     for (let i = 0; i < a.length; i += 8) {
       const [hb, member, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + 8) as string[]

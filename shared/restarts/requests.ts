@@ -4,6 +4,7 @@ import { outboxFields } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
 import { asArray, asHash, asString, parseJson } from '../store/ops.ts'
 import { runFencedBatch, type Fence } from '../store/fenced.ts'
+import { fenceGuardLua, fencedOutLocal, outboxXaddLua } from '../store/scripts.ts'
 import type { Reply, Script } from '../store/types.ts'
 
 /**
@@ -61,11 +62,7 @@ const RECORD_ARGS = 11
  */
 export const recordRestarts: Script = {
   name: 'record-restarts',
-  lua: `
-if #KEYS > 2 then
-  local stored = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if stored > tonumber(ARGV[1]) then return -1 end
-end
+  lua: `${fenceGuardLua(3)}
 local out = {}
 for i = 4, #ARGV, ${RECORD_ARGS} do
   local app, window, history, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
@@ -73,7 +70,7 @@ for i = 4, #ARGV, ${RECORD_ARGS} do
     redis.call('HSET', KEYS[1], app, json)
     redis.call('SET', window, ARGV[i + 3], 'PX', ARGV[2])
     if redis.call('LPUSH', history, json) > tonumber(ARGV[3]) + 1 then redis.call('LTRIM', history, 0, ARGV[3]) end
-    redis.call('XADD', KEYS[2], '*', 'kind', ARGV[i + 5], 'exchange', ARGV[i + 6], 'routingKey', ARGV[i + 7], 'eventId', ARGV[i + 8], 'emittedAt', ARGV[i + 9], 'payload', ARGV[i + 10])
+    ${outboxXaddLua('KEYS[2]', 'i + 5')}
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
@@ -81,7 +78,7 @@ for i = 4, #ARGV, ${RECORD_ARGS} do
 end
 return out`,
   local: (run, [pending, outbox, fenceKey], [fence, windowMs, last, ...a]) => {
-    if (fenceKey && Number(run(['GET', fenceKey]) ?? 0) > Number(fence)) return -1
+    if (fencedOutLocal(run, fenceKey, fence)) return -1
     const out: number[] = []
     for (let i = 0; i < a.length; i += RECORD_ARGS) {
       const [app, window, history, requestId, json, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + RECORD_ARGS) as string[]

@@ -1,4 +1,4 @@
-import type { Command, Script } from './types.ts'
+import type { Command, Reply, Script } from './types.ts'
 
 /** Delete a key only while it still holds our token (lease release). */
 export const compareAndDelete: Script = {
@@ -35,6 +35,24 @@ export interface GuardedChange {
 }
 
 /**
+ * Lua preamble of every fenced script: refuses the whole call (-1) when the fencing counter
+ * (the given key, KEYS[fenceKeyIndex]) has moved past the caller's fence (ARGV[1]), i.e. a
+ * newer leader exists. Used only when the key is passed; `fencedOutLocal` is its JS twin.
+ */
+export const fenceGuardLua = (fenceKeyIndex: number) => `
+if #KEYS >= ${fenceKeyIndex} then
+  local stored = tonumber(redis.call('GET', KEYS[${fenceKeyIndex}]) or '0')
+  if stored > tonumber(ARGV[1]) then return -1 end
+end`
+
+export const fencedOutLocal = (run: (cmd: Command) => Reply, fenceKey: string | undefined, fence: string | undefined) =>
+  fenceKey !== undefined && Number(run(['GET', fenceKey]) ?? 0) > Number(fence)
+
+/** Lua that appends an outbox entry whose six fields start at ARGV[first] (see outboxFields). */
+export const outboxXaddLua = (streamKey: string, first: string) =>
+  `redis.call('XADD', ${streamKey}, '*', 'kind', ARGV[${first}], 'exchange', ARGV[${first} + 1], 'routingKey', ARGV[${first} + 2], 'eventId', ARGV[${first} + 3], 'emittedAt', ARGV[${first} + 4], 'payload', ARGV[${first} + 5])`
+
+/**
  * Applies guarded changes atomically, refusing the whole batch when a fence is given and the
  * stored fence counter is higher (a newer leader exists: this caller is stale).
  * KEYS: [fenceKey] or []. ARGV: fence, then per change, flat (no JSON to encode or decode,
@@ -47,11 +65,7 @@ export interface GuardedChange {
  */
 export const guardedApply: Script = {
   name: 'guarded-apply',
-  lua: `
-if #KEYS > 0 then
-  local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if stored > tonumber(ARGV[1]) then return -1 end
-end
+  lua: `${fenceGuardLua(1)}
 local a = ARGV
 local n = #a
 local p = 2
@@ -76,7 +90,7 @@ while p <= n do
 end
 return out`,
   local: (run, keys, [fence, ...a]) => {
-    if (keys.length > 0 && Number(run(['GET', keys[0]!]) ?? 0) > Number(fence)) return -1
+    if (fencedOutLocal(run, keys[0], fence)) return -1
     const out: number[] = []
     const command = (from: number, len: number) => a.slice(from, from + len) as unknown as Command
     for (let p = 0; p < a.length; ) {
