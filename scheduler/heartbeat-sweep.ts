@@ -1,12 +1,11 @@
 import { sweepHeartbeats } from '../shared/health/heartbeat-sweep.ts'
+import { taskInfo } from './catalog.ts'
 import { defineTask, taskFence } from './task.ts'
 
 const name = 'heartbeat-sweep'
 
 export default defineTask({
-  name,
-  description: 'Marks instances whose heartbeat expired as lost (and back when it returns), one lifecycle event per transition; prunes instances lost longer than ORCHESTRATOR_HEARTBEAT_RETENTION',
-  everySeconds: (ctx) => ctx.config.healthCheckIntervalSeconds,
+  ...taskInfo(name),
   run: async (ctx, signal) => ({
     ...(await sweepHeartbeats(
       {

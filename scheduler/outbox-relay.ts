@@ -1,5 +1,6 @@
 import { continuousRelayRunning, drainOutbox } from '../shared/events/relay.ts'
 import { transportFor } from '../shared/events/relay-transport.ts'
+import { taskInfo } from './catalog.ts'
 import { defineTask } from './task.ts'
 
 /**
@@ -8,9 +9,7 @@ import { defineTask } from './task.ts'
  * continuous relay instead (events must not wait 30 s), so here the task stands aside.
  */
 export default defineTask({
-  name: 'outbox-relay',
-  description: 'Publishes outbox events to RabbitMQ with publisher confirms; XACK+XDEL only confirmed entries, reclaims stalled ones',
-  everySeconds: () => 30,
+  ...taskInfo('outbox-relay'),
   run: async (ctx, signal) => {
     if (continuousRelayRunning(ctx.keys.outbox)) return { skipped: 'the continuous relay runs in this process' }
     if (!transportFor(ctx.broker)) return { skipped: 'no broker: set ORCHESTRATOR_RABBITMQ_CONNECTION' }

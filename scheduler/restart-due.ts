@@ -1,9 +1,8 @@
 import { runDueRestarts } from '../shared/restarts/executor.ts'
+import { taskInfo } from './catalog.ts'
 import { defineTask } from './task.ts'
 
 export default defineTask({
-  name: 'restart-due',
-  description: 'Starts restart requests whose coalescing window has passed but whose accepting process did not run them (it died, or the environment was at its limit)',
-  everySeconds: () => 5,
+  ...taskInfo('restart-due'),
   run: async (ctx) => ({ ...(await runDueRestarts(ctx)) }),
 })

@@ -1,8 +1,7 @@
+import { taskInfo } from './catalog.ts'
 import { defineTask } from './task.ts'
 
 export default defineTask({
-  name: 'secret-sync',
-  description: 'Placeholder: does nothing yet. The secrets issue fills it (resolve ${secrets:…} references, sync providers, publish changed keys).',
-  everySeconds: (ctx) => ctx.config.healthCheckIntervalSeconds,
+  ...taskInfo('secret-sync'),
   run: async () => ({ placeholder: true }),
 })

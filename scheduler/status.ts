@@ -1,8 +1,8 @@
 import type { Context } from '../shared/context.ts'
 import { readLeases } from '../shared/lease.ts'
 import { asHash, parseJson } from '../shared/store/ops.ts'
-import { taskLeaseName, type Task } from './task.ts'
-import { tasks as registry } from './tasks.ts'
+import { taskCatalog } from './catalog.ts'
+import { taskLeaseName, type TaskInfo } from './task.ts'
 
 export interface TaskStatus {
   name: string
@@ -28,7 +28,7 @@ export interface TaskStatus {
 const iso = (ms: string | undefined) => (ms && Number(ms) > 0 ? new Date(Number(ms)).toISOString() : null)
 
 /** Reads every task's last run and lease in one pipeline plus one for the leases; works from any process. */
-export async function readSchedulerStatus(ctx: Context, tasks: readonly Task[] = registry): Promise<{ checkedAt: string; tasks: TaskStatus[] }> {
+export async function readSchedulerStatus(ctx: Context, tasks: readonly TaskInfo[] = taskCatalog): Promise<{ checkedAt: string; tasks: TaskStatus[] }> {
   const now = ctx.clock.now()
   const [records, leases] = await Promise.all([
     ctx.store.pipeline(tasks.map((t) => ['HGETALL', ctx.keys.schedulerTask(t.name)] as const)),

@@ -5,11 +5,15 @@ export interface TaskRunContext extends Context {
   fence: number
 }
 
-/** A periodic job: a plain object, registered in scheduler/tasks.ts. */
-export interface Task {
+/** What a task is (scheduler/catalog.ts), apart from what it does. */
+export interface TaskInfo {
   name: string
   description: string
   everySeconds: (ctx: Context) => number
+}
+
+/** A periodic job: a plain object, registered in scheduler/tasks.ts. */
+export interface Task extends TaskInfo {
   run(ctx: TaskRunContext, signal: AbortSignal): Promise<Record<string, unknown>>
 }
 
