@@ -56,3 +56,6 @@ export const dependencyUnavailable = (dependency: string, detail: string, retryA
     detail,
     retryAfterSeconds,
   })
+
+/** The message of anything thrown (an Error's message, or the value as text). */
+export const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e))

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode'
+import { errorMessage as message } from '../../errors.ts'
 import type { Config } from '../../config.ts'
 import { withTimeout } from '../../timeout.ts'
 import {
@@ -25,7 +26,6 @@ import { replicaSpecs } from './scale.ts'
 const PROBE_TIMEOUT_MS = 2000
 
 const isMissing = (e: unknown) => (e as { statusCode?: number })?.statusCode === 404
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 function unitFromSummary(c: Docker.ContainerInfo): Unit {
   const l = c.Labels ?? {}

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode'
+import { errorMessage as message } from '../../errors.ts'
 import { createServer } from 'node:net'
 import type { Config } from '../../config.ts'
 import { containerOptions } from './container-options.ts'
@@ -20,7 +21,6 @@ export interface RollingDeps {
 }
 
 const code = (e: unknown) => (e as { statusCode?: number })?.statusCode
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const EXIT_POLL_MS = 200
 
 /** A port in the configured range that no labelled unit claims and that nothing listens on. */

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode'
+import { errorMessage as message } from '../../errors.ts'
 import type { Config } from '../../config.ts'
 import { withTimeout } from '../../timeout.ts'
 import { createDemuxer, dockerClient } from '../compose/client.ts'
@@ -29,7 +30,6 @@ const SECRET_KEY_LABEL = 'bannou.secret-key'
 const UPDATE_POLL_MS = 250
 const START_TIMEOUT_MS = 120_000
 const NO_UPDATE_AFTER_MS = 3_000
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const code = (e: unknown) => (e as { statusCode?: number })?.statusCode
 
 interface SwarmService {
