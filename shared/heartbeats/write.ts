@@ -9,8 +9,11 @@ import { ServiceHeartbeatEvent } from './schema.ts'
  */
 export function heartbeatCommands(keys: Keys, hb: ServiceHeartbeatEvent, ttlSeconds: number, seenAtMs: number): Command[] {
   const member = keys.heartbeatMember(hb.serviceId, hb.appId)
+  const json = JSON.stringify(hb)
+  const instanceId = (hb as Record<string, unknown>).instanceId
   return [
-    ['SET', keys.heartbeat(hb.serviceId, hb.appId), JSON.stringify(hb), 'EX', ttlSeconds],
+    ['SET', keys.heartbeat(hb.serviceId, hb.appId), json, 'EX', ttlSeconds],
+    ...(typeof instanceId === 'string' && instanceId ? [['SET', keys.instanceHeartbeat(hb.serviceId, hb.appId, instanceId), json, 'EX', ttlSeconds] as Command] : []),
     ['ZADD', keys.heartbeatIndex, seenAtMs, member],
     ['ZADD', keys.serviceHeartbeatIndex(hb.serviceId), seenAtMs, member],
     ['SADD', keys.services, hb.serviceId],

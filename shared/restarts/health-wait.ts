@@ -21,9 +21,13 @@ export async function waitForHealthyHeartbeat(ctx: Context, inst: NewInstance, d
   const seen = new Set<string>()
   const last: Record<string, string> = {}
   while (!signal.aborted) {
-    const raw = asArray(await ctx.store.call(['MGET', ...services.map((s) => ctx.keys.heartbeat(s, appId))]))
+    // The instance's own key first: the shared key is overwritten by its siblings every beat,
+    // so polling only that one can miss the replacement's beats for long stretches.
+    const raw = asArray(
+      await ctx.store.call(['MGET', ...services.flatMap((s) => [ctx.keys.instanceHeartbeat(s, appId, inst.instanceId), ctx.keys.heartbeat(s, appId)])]),
+    )
     services.forEach((s, i) => {
-      const j = parseJson(asString(raw[i] ?? null))
+      const j = parseJson(asString(raw[2 * i] ?? null) ?? asString(raw[2 * i + 1] ?? null))
       const hb = j.ok ? v.safeParse(ServiceHeartbeatEvent, j.value) : undefined
       if (!hb?.success) return void (last[s] = 'no heartbeat')
       const id = (hb.output as Record<string, unknown>).instanceId

@@ -15,6 +15,12 @@ export function createKeys(prefix = '') {
     /** Index members are the part after `service:heartbeat:`: `{serviceId}:{appId}` or, for the short form, `{appId}`. */
     heartbeatFromMember: (member: string) => `${p}${HEARTBEAT_KEY_BASE}${member}`,
     heartbeatMember: (serviceId: string, appId: string) => `${serviceId}:${appId}`,
+    /**
+     * The last heartbeat of one instance (same JSON, same TTL) when the heartbeat names its
+     * `instanceId`. Replicas of an app share the reference key, so only this key tells whether a
+     * given instance (a restart's replacement) has beaten; it is not part of the health listing.
+     */
+    instanceHeartbeat: (serviceId: string, appId: string, instanceId: string) => `${p}orchestrator:instance-heartbeat:${serviceId}:${appId}:${instanceId}`,
     heartbeatScanPattern: `${p}${HEARTBEAT_KEY_BASE}*`,
     /** Strips prefix and base from a scanned key; null when it is not a heartbeat key. */
     memberFromHeartbeatKey: (key: string) =>
