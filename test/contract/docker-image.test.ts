@@ -23,7 +23,6 @@ let work: string
 let container: Docker.Container | undefined
 
 beforeAll(async () => {
-  if (process.env.ORCHESTRATOR_TEST_DOCKER_PROBLEM) throw new Error(process.env.ORCHESTRATOR_TEST_DOCKER_PROBLEM)
   work = await mkdtemp(join(tmpdir(), 'bannou-image-'))
   await build({ outDir: join(work, 'dist') })
   const src = await prepareScratchContext(join(work, 'context'), join(work, 'dist', 'server.mjs'))
