@@ -21,6 +21,9 @@ import { startUpstashProxy } from '../deploy/upstash-proxy.ts'
  * bundle + first response, timed inside a fresh node process. Medians over the runs.
  */
 const quick = process.argv.includes('--quick')
+/** `--only a,b`: measure just these bundles (the figures then cover only them). */
+const onlyArg = process.argv.indexOf('--only')
+const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean)) : undefined
 const RUNS = quick ? 1 : 5
 const COPIES = quick ? 10 : 20
 const REDIS = process.env.ORCHESTRATOR_BENCH_REDIS ?? '127.0.0.1:6379'
@@ -124,7 +127,7 @@ try {
     bundle: true, format: 'esm', platform: 'neutral', mainFields: ['module', 'main'], minify: true, outfile: join(out, 'hono-hello.mjs'), logLevel: 'silent',
   })
   const scheduler = { name: 'scheduler', method: 'POST', path: '/orchestrator/scheduler/run', file: manifest.scheduler.file, bytes: manifest.scheduler.bytes, gzipBytes: manifest.scheduler.gzipBytes, runtime: 'edge' as const }
-  const all = [...manifest.functions, scheduler]
+  const all = [...manifest.functions, scheduler].filter((f) => !only || only.has(f.name))
   const edgeBundles = all.filter((f) => f.runtime === 'edge')
   const isolate = new Map<string, number[]>()
   const firstReq = new Map<string, number[]>()

@@ -65,12 +65,30 @@ function edgeGuard(bundle: string): Plugin {
   }
 }
 
+/**
+ * Modules edge bundles get in place of the Node ones (as a package's "browser" field would):
+ * the same exports, without the code that needs a container backend.
+ */
+const EDGE_SUBSTITUTES: Record<string, string> = {
+  [join(repoRoot, 'scheduler/tasks.ts')]: join(repoRoot, 'scheduler/tasks-edge.ts'),
+}
+
+const edgeSubstitutes: Plugin = {
+  name: 'edge-substitutes',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, (args) => {
+      const substitute = EDGE_SUBSTITUTES[resolve(args.resolveDir, args.path)]
+      return substitute ? { path: substitute } : undefined
+    })
+  },
+}
+
 const edgeOptions = (bundle: string): BuildOptions => ({
   platform: 'neutral',
   mainFields: ['browser', 'module', 'main'],
   conditions: ['workerd', 'worker', 'browser', 'import', 'default'],
   define: { 'process.env.NODE_ENV': '"production"' },
-  plugins: [edgeGuard(bundle)],
+  plugins: [edgeSubstitutes, edgeGuard(bundle)],
 })
 
 const nodeOptions: BuildOptions = {

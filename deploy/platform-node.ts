@@ -8,6 +8,7 @@ import { declareTopologyOn } from '../shared/events/relay-transport.ts'
 import { parseYamlDocument } from '../shared/presets/yaml.ts'
 import type { Platform } from '../shared/platform.ts'
 import { createIoredisStore } from '../shared/store/drivers/ioredis.ts'
+import { createMemoryStore } from '../shared/store/drivers/memory.ts'
 
 /** Node (and Deno, through its Node compatibility) brings TCP Redis, AMQP and the filesystem. */
 export const nodePlatform: Platform = {
@@ -17,6 +18,7 @@ export const nodePlatform: Platform = {
       onStateChange: (state, error) =>
         state === 'ready' ? log.info('Redis connected') : log.warn(`Redis ${state}; retrying with backoff (1 s → 30 s)`, { error: error?.message }),
     }),
+  createMemoryStore: () => createMemoryStore(),
   createBroker: (config, log) =>
     createAmqpBroker(config.rabbitmqConnection!, {
       log,

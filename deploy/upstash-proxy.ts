@@ -50,11 +50,13 @@ export async function startUpstashProxy(opts: { redis: string; token: string; po
   const { url, ...parsed } = parseRedisConnection(opts.redis)
   const redisOptions = { ...parsed, maxRetriesPerRequest: 1, enableOfflineQueue: true }
   const redis = url ? new Redis(url, redisOptions) : new Redis(redisOptions)
-  const run = async (cmd: (string | number)[]) => (await redis.call(String(cmd[0]), ...cmd.slice(1).map(String))) as Reply
+  // ioredis reshapes some replies by lower-case command name (hgetall -> object); upper case keeps Redis's own reply.
+  const name = (cmd: (string | number)[]) => String(cmd[0]).toUpperCase()
+  const run = async (cmd: (string | number)[]) => (await redis.call(name(cmd), ...cmd.slice(1).map(String))) as Reply
 
   const batch = async (cmds: (string | number)[][], multi: boolean, base64: boolean) => {
     const p = multi ? redis.multi() : redis.pipeline()
-    for (const c of cmds) p.call(String(c[0]), ...c.slice(1).map(String))
+    for (const c of cmds) p.call(name(c), ...c.slice(1).map(String))
     const results = (await p.exec()) as [Error | null, Reply][] | null
     if (!results) throw new Error('EXECABORT Transaction discarded')
     return results.map(([err, value]) => (err ? { error: err.message } : { result: encodeReply(value, base64) }))

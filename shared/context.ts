@@ -6,7 +6,7 @@ import { createLogger, type Logger } from './log.ts'
 import type { Platform } from './platform.ts'
 import { edgePlatform } from './platform.ts'
 import { createKeys, type Keys } from './store/keys.ts'
-import { createStore } from './store/index.ts'
+import { assertStoreAvailable, createStore } from './store/index.ts'
 import type { Store } from './store/types.ts'
 
 export const VERSION = '0.1.0'
@@ -33,9 +33,11 @@ export interface ContextOverrides {
 
 /**
  * Builds the core context. Clients are created lazily on first use, so building a context
- * (and importing any module) does no I/O.
+ * (and importing any module) does no I/O. Throws ConfigError when the runtime cannot serve
+ * the configured store.
  */
 export function createContext(config: Config, platform: Platform = edgePlatform, overrides: ContextOverrides = {}): Context {
+  if (!overrides.store) assertStoreAvailable(config, platform)
   const log = overrides.log ?? createLogger(config.logLevel)
   const clock = overrides.clock ?? systemClock
   let store = overrides.store

@@ -12,6 +12,11 @@ import type { Store } from './store/types.ts'
 export interface Platform {
   name: 'node' | 'deno' | 'edge'
   createStore?(config: Config, log: Logger): Store
+  /**
+   * The in-process store of embedded mode. Only single-process runtimes offer it: edge
+   * isolates share no memory, so state kept in one would vanish with it.
+   */
+  createMemoryStore?(): Store
   createBroker?(config: Config, log: Logger): Broker
   /** Reads and parses user preset files. Absent on edge runtimes. */
   readPresetFiles?(directory: string): Promise<({ file: string; document: unknown } | { file: string; error: string })[]>

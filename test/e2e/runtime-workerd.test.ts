@@ -1,5 +1,5 @@
 import { Miniflare } from 'miniflare'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -49,6 +49,9 @@ beforeAll(async () => {
       worker('scheduler', manifest.scheduler.file),
       // The status bundle with a broken config: answers a problem naming the variable.
       worker('misconfigured', 'functions/status.mjs', { ORCHESTRATOR_UPSTASH_URL: '', ORCHESTRATOR_STORE: 'upstash' }),
+      // No store configured at all: the embedded default (memory) cannot work across isolates.
+      { ...worker('storeless', 'functions/status.mjs'), bindings: { ORCHESTRATOR_LOG_LEVEL: 'silent' } },
+      { ...worker('storeless-scheduler', manifest.scheduler.file), bindings: { ORCHESTRATOR_LOG_LEVEL: 'silent' } },
     ],
   })
   await mf.ready
@@ -97,6 +100,17 @@ describe('edge bundles in workerd', () => {
     const body = (await res.json()) as { errors: { field: string }[] }
     expect(body.errors.map((e) => e.field)).toContain('ORCHESTRATOR_UPSTASH_URL')
   })
+
+  it('a bundle with no store configured refuses to keep state per isolate and names what to set', async () => {
+    for (const [name, path, method] of [['storeless', '/orchestrator/status', 'GET'], ['storeless-scheduler', '/orchestrator/scheduler/run', 'POST']] as const) {
+      const res = await workerFetch(name, path, { method })
+      expect(res.status).toBe(500)
+      expect(res.headers.get('content-type')).toContain('application/problem+json')
+      const body = (await res.json()) as { detail: string; errors: { field: string }[] }
+      expect(body.errors.map((e) => e.field)).toEqual(['ORCHESTRATOR_UPSTASH_URL', 'ORCHESTRATOR_UPSTASH_TOKEN'])
+      expect(body.detail).toMatch(/share no memory/)
+    }
+  })
 })
 
 describe('the scheduler bundle in workerd', () => {
@@ -130,5 +144,16 @@ describe('the scheduler bundle in workerd', () => {
     const unknown = await workerFetch('scheduler', '/orchestrator/scheduler/run?task=nope', { method: 'POST' })
     expect(unknown.status).toBe(400)
     expect(((await unknown.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe('task')
+  })
+
+  it('tasks that drive containers say the Node orchestrator runs them, and carry no deploy engine', async () => {
+    const res = await workerFetch('scheduler', '/orchestrator/scheduler/run?task=environment-watch', { method: 'POST' })
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as { ran: { task: string; ok: boolean; outcome: { skipped: string } }[] }
+    expect(body.ran[0]).toMatchObject({ task: 'environment-watch', ok: true, outcome: { skipped: expect.stringMatching(/Node orchestrator/) } })
+    // The engine's own messages are the fingerprint of its code.
+    const code = await readFile(join(outDir, manifest.scheduler.file), 'utf8')
+    expect(code).not.toContain('the orchestrator stopped during this deployment')
+    expect(code).toContain('the Node orchestrator watches environments')
   })
 })

@@ -1,0 +1,21 @@
+import degradationCheck from './degradation-check.ts'
+import heartbeatIndex from './heartbeat-index.ts'
+import heartbeatSweep from './heartbeat-sweep.ts'
+import { taskInfo } from './catalog.ts'
+import outboxRelay from './outbox-relay.ts'
+import restartDue from './restart-due.ts'
+import secretSync from './secret-sync.ts'
+import { defineTask, type Task } from './task.ts'
+
+/**
+ * The registry edge bundles are built with: deploy/build.ts puts it in place of tasks.ts.
+ * Watching environments drives containers, which no edge runtime can reach, so here the task
+ * only says who does it instead of carrying the deploy engine into every isolate (each KB of
+ * bundle is start time in workerd). Same names, same order as tasks.ts.
+ */
+const environmentWatch = defineTask({
+  ...taskInfo('environment-watch'),
+  run: async () => ({ environments: [], skipped: 'no container backend on this runtime; the Node orchestrator watches environments' }),
+})
+
+export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, outboxRelay, secretSync, environmentWatch, restartDue]
