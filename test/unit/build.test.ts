@@ -44,9 +44,16 @@ describe('npm run build', () => {
 
   it('a function bundle answers in-process with config from the env argument', async () => {
     const mod = (await import(join(outDir, 'functions/status.mjs'))) as { default: { fetch(r: Request, env: unknown): Promise<Response> } }
-    const res = await mod.default.fetch(new Request('http://x/orchestrator/status'), { ORCHESTRATOR_LOG_LEVEL: 'silent' })
-    expect(res.status).toBe(200)
-    expect(await res.json()).toMatchObject({ mode: 'embedded' })
+    // The REST endpoint named in env is used: nothing listens there, so the store is unavailable.
+    const env = { ORCHESTRATOR_LOG_LEVEL: 'silent', ORCHESTRATOR_UPSTASH_URL: 'http://127.0.0.1:1', ORCHESTRATOR_UPSTASH_TOKEN: 't' }
+    const res = await mod.default.fetch(new Request('http://x/orchestrator/status'), env)
+    expect(res.status).toBe(503)
+    expect(res.headers.get('content-type')).toContain('application/problem+json')
+    // A fresh bundle instance with no store configured: edge isolates cannot keep state themselves.
+    const fresh = (await import(`${join(outDir, 'functions/status.mjs')}?fresh`)) as typeof mod
+    const refused = await fresh.default.fetch(new Request('http://x/orchestrator/status'), { ORCHESTRATOR_LOG_LEVEL: 'silent' })
+    expect(refused.status).toBe(500)
+    expect(((await refused.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe('ORCHESTRATOR_UPSTASH_URL')
   })
 })
 
