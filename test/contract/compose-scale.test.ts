@@ -1,24 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { backendInstance } from '../../shared/backends/registry.ts'
-import { disposeContext } from '../support/context.ts'
 import { waitFor } from '../support/services.ts'
-import { testDocker } from '../fixtures/images.ts'
-import { deployHarness, labelled, removeEnvironment, testImages, uniqueEnv } from './deploy-support.ts'
+import { labelled, useDeploySuite } from './deploy-support.ts'
 
 /** Compose backend scale(): replicas added beside the running ones (own names, labels, ports, sidecars) and removed highest first. */
-const docker = testDocker()
-let h: ReturnType<typeof deployHarness>
-const env = uniqueEnv('cs')
-
-beforeAll(async () => {
-  h = deployHarness(await testImages(docker))
-  await waitFor(async () => (await h.ctx.store.ping(), true), 10_000)
-}, 120_000)
-
-afterAll(async () => {
-  await removeEnvironment(docker, env)
-  await disposeContext(h.ctx)
-})
+const suite = useDeploySuite()
+const { docker } = suite
+const env = suite.environment('cs')
 
 const names = async () => (await labelled(docker, env)).map((c) => c.Names[0]!.slice(1)).sort()
 const specOf = async (name: string) => JSON.parse((await docker.getContainer(name).inspect()).Config.Labels['bannou.spec']!) as { env: Record<string, string>; hostPorts: number[]; command?: string[]; replica: number }
@@ -27,9 +15,9 @@ const ok = (url: string) => fetch(url, { signal: AbortSignal.timeout(1000) }).th
 describe('compose backend scale', () => {
   it('adds replicas with their own ports and sidecars, then removes the highest ones', async () => {
     const topology = { name: 'scale', nodes: [{ name: 'web', services: [`svc-${env}`], daprEnabled: true, daprAppId: `app-${env}` }], infrastructure: { redis: { external: '127.0.0.1:6379' } } }
-    const d = await h.call('POST', '/orchestrator/deploy', { environment: env, topology, wait: true })
+    const d = await suite.h.call('POST', '/orchestrator/deploy', { environment: env, topology, wait: true })
     expect(d.status, JSON.stringify(d.body)).toBe(200)
-    const backend = backendInstance(h.ctx, 'compose')!
+    const backend = backendInstance(suite.h.ctx, 'compose')!
     const svc = `bannou-${env}-web`
 
     await backend.scale(svc, 3)
@@ -52,7 +40,7 @@ describe('compose backend scale', () => {
     const labels = (await docker.getContainer(`${svc}-3`).inspect()).Config.Labels
     expect(labels).toMatchObject({ 'bannou.managed': 'true', 'bannou.environment': env, 'bannou.app': 'web', 'bannou.role': 'app', 'bannou.replica': '3' })
     // The preset still says 1 replica: the next deploy plans to remove the extra ones, nothing else.
-    const plan = (await h.call('POST', '/orchestrator/deploy', { environment: env, topology, dryRun: true })).body
+    const plan = (await suite.h.call('POST', '/orchestrator/deploy', { environment: env, topology, dryRun: true })).body
     expect(plan.plan.summary, JSON.stringify(plan.plan.actions)).toMatchObject({ create: 0, recreate: 0, remove: 4 })
 
     await backend.scale(svc, 1)
@@ -61,10 +49,10 @@ describe('compose backend scale', () => {
   }, 120_000)
 
   it('secret values are env variables (compose: .env only); the spec label holds digests; scale copies the value', async () => {
-    const backend = backendInstance(h.ctx, 'compose')!
+    const backend = backendInstance(suite.h.ctx, 'compose')!
     const port = 20000 + Math.floor(Math.random() * 12000)
     const name = `bannou-${env}-vault-1`
-    const spec = { name, environment: env, app: 'vault', role: 'app' as const, replica: 1, image: (await testImages(docker)).sample, env: { PORT: String(port) }, extraHosts: [], hostPorts: [port], secrets: { API_TOKEN: 'compose-value' } }
+    const spec = { name, environment: env, app: 'vault', role: 'app' as const, replica: 1, image: suite.images.sample, env: { PORT: String(port) }, extraHosts: [], hostPorts: [port], secrets: { API_TOKEN: 'compose-value' } }
     const r = await backend.apply({ environment: env, revision: 1, actions: [{ action: 'create', unit: name, app: 'vault', role: 'app', reasons: [], spec }], summary: { create: 1, recreate: 0, remove: 0, unchanged: 0 } }, { revision: 1, deploymentId: 'secret-test' })
     expect(r.results[0]!.ok, JSON.stringify(r)).toBe(true)
     const info = await docker.getContainer(name).inspect()

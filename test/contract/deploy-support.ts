@@ -1,10 +1,12 @@
 import type Docker from 'dockerode'
+import { afterAll, beforeAll } from 'vitest'
 import { functions } from '../../functions/index.ts'
 import type { Context } from '../../shared/context.ts'
 import { buildApp } from '../../shared/http/app.ts'
 import { asArray } from '../../shared/store/ops.ts'
-import { testContext } from '../support/context.ts'
-import { buildDaprStandinImage, buildSampleServiceImage } from '../fixtures/images.ts'
+import { disposeContext, testContext } from '../support/context.ts'
+import { waitFor } from '../support/services.ts'
+import { buildDaprStandinImage, buildSampleServiceImage, testDocker } from '../fixtures/images.ts'
 
 export const DOCKER_HOST = process.env.ORCHESTRATOR_TEST_DOCKER_HOST ?? 'unix:///run/bannou-docker.sock'
 
@@ -67,4 +69,41 @@ export async function outbox(ctx: Context) {
     for (let i = 0; i + 1 < fields.length; i += 2) m[String(fields[i])] = String(fields[i + 1])
     return { kind: m.kind!, payload: JSON.parse(m.payload!) as Record<string, any> }
   })
+}
+
+export type DeployHarness = ReturnType<typeof deployHarness>
+
+/**
+ * A test file's deploy suite: images and a harness built before its tests (with Redis
+ * answering), every environment it named removed from the engine and the context closed after.
+ */
+export function useDeploySuite(env: Record<string, string | undefined> = {}) {
+  const docker = testDocker()
+  const envs: string[] = []
+  let images: { sample: string; dapr: string } | undefined
+  let harness: DeployHarness | undefined
+  beforeAll(async () => {
+    images = await testImages(docker)
+    harness = deployHarness(images, env)
+    await waitFor(async () => (await harness!.ctx.store.ping(), true), 10_000)
+  }, 120_000)
+  afterAll(async () => {
+    for (const e of envs) await removeEnvironment(docker, e)
+    if (harness) await disposeContext(harness.ctx)
+  })
+  return {
+    docker,
+    get h() {
+      return harness!
+    },
+    get images() {
+      return images!
+    },
+    /** A fresh environment name, removed from the engine after the file's tests. */
+    environment(label: string) {
+      const e = uniqueEnv(label)
+      envs.push(e)
+      return e
+    },
+  }
 }
