@@ -1,6 +1,7 @@
 import Docker from 'dockerode'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { LABELS } from '../types.ts'
 
 /**
  * dockerode client for ORCHESTRATOR_DOCKER_HOST: unix:///path, or tcp://host:port with TLS
@@ -33,5 +34,36 @@ export function createDemuxer(onFrame: (stream: 'stdout' | 'stderr', text: strin
       onFrame(kind, buf.subarray(8, 8 + size).toString('utf8'))
       buf = buf.subarray(8 + size)
     }
+  }
+}
+
+/**
+ * The labelled network units attach to, created on first use unless it exists (a bridge for
+ * a single engine, an attachable overlay for a swarm). Nothing to do with host networking.
+ * One attempt at a time; a failed attempt is tried again on the next ensure().
+ */
+export function managedNetwork(docker: Docker, name: string, driver: 'bridge' | 'overlay') {
+  let ready: Promise<void> | undefined
+  const ensure = async () => {
+    if (name === 'host') return
+    const existing = await docker.listNetworks({ filters: { name: [name] } })
+    if (existing.some((n) => n.Name === name && (driver === 'bridge' || n.Scope === 'swarm'))) return
+    await docker
+      .createNetwork({ Name: name, Driver: driver, ...(driver === 'overlay' ? { Attachable: true } : {}), Labels: { [LABELS.managed]: 'true' } })
+      .catch((e: { statusCode?: number }) => {
+        // Created meanwhile by another orchestrator process.
+        if (e.statusCode !== 409) throw e
+      })
+  }
+  return {
+    ensure: () =>
+      (ready ??= ensure().catch((e) => {
+        ready = undefined
+        throw e
+      })),
+    /** After the network was removed (clean): the next ensure() looks again. */
+    forget: () => {
+      ready = undefined
+    },
   }
 }

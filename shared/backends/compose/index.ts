@@ -18,7 +18,7 @@ import {
   type UnitSpec,
   type UnitState,
 } from '../types.ts'
-import { createDemuxer, dockerClient } from './client.ts'
+import { createDemuxer, dockerClient, managedNetwork } from './client.ts'
 import { containerOptions } from './container-options.ts'
 import { freePort, withSecretValues, replaceInBatches, replacementFor, rollingRestart, takenPorts, type Replacement } from './rolling.ts'
 import { replicaSpecs } from './scale.ts'
@@ -74,19 +74,8 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())))
   }
 
-  let networkReady: Promise<void> | undefined
-  const ensureNetwork = () =>
-    (networkReady ??= (async () => {
-      if (hostNetwork) return
-      const existing = await docker.listNetworks({ filters: { name: [network] } })
-      if (existing.some((n) => n.Name === network)) return
-      await docker.createNetwork({ Name: network, Driver: 'bridge', Labels: { [LABELS.managed]: 'true' } }).catch((e) => {
-        if ((e as { statusCode?: number }).statusCode !== 409) throw e
-      })
-    })().catch((e) => {
-      networkReady = undefined
-      throw e
-    }))
+  const managed = managedNetwork(docker, network, 'bridge')
+  const ensureNetwork = managed.ensure
 
   const removeContainer = async (name: string, graceSeconds: number, removeVolumes = false) => {
     const c = docker.getContainer(name)
@@ -327,7 +316,7 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
       if (dryRun) return result
       await Promise.all(stopped.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)))
       await Promise.all(idleNetworks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)))
-      if (idleNetworks.some((n) => n.Name === network)) networkReady = undefined
+      if (idleNetworks.some((n) => n.Name === network)) managed.forget()
       for (const i of images) await docker.getImage(i.Id).remove({ force: false }).catch(() => undefined)
       await Promise.all(result.volumes.map((v) => docker.getVolume(v).remove().catch(() => undefined)))
       return result

@@ -2,7 +2,7 @@ import type Docker from 'dockerode'
 import { errorMessage as message } from '../../errors.ts'
 import type { Config } from '../../config.ts'
 import { withTimeout } from '../../timeout.ts'
-import { createDemuxer, dockerClient } from '../compose/client.ts'
+import { createDemuxer, dockerClient, managedNetwork } from '../compose/client.ts'
 import {
   LABELS,
   type ApplyOptions,
@@ -84,17 +84,8 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       .inspect()
       .catch((e) => (code(e) === 404 ? null : Promise.reject(e)))) as SwarmService | null
 
-  let networkReady: Promise<void> | undefined
-  const ensureNetwork = () =>
-    (networkReady ??= (async () => {
-      if (hostNet) return
-      const existing = await docker.listNetworks({ filters: { name: [config.deploy.network] } })
-      if (existing.some((n) => n.Name === config.deploy.network && n.Scope === 'swarm')) return
-      await docker.createNetwork({ Name: config.deploy.network, Driver: 'overlay', Attachable: true, Labels: { [LABELS.managed]: 'true' } })
-    })().catch((e) => {
-      networkReady = undefined
-      throw e
-    }))
+  const managed = managedNetwork(docker, config.deploy.network, 'overlay')
+  const ensureNetwork = managed.ensure
 
   /**
    * Alternate host ports of an app group (kept per replica across updates, fresh ones for new
