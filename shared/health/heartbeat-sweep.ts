@@ -3,7 +3,7 @@ import { stamp } from '../events/schemas.ts'
 import type { Keys } from '../store/keys.ts'
 import { asArray, parseJson } from '../store/ops.ts'
 import { applyGuarded, runFencedBatch, type Fence } from '../store/fenced.ts'
-import { fenceGuardLua, fencedOutLocal, outboxXaddLua, type GuardedChange } from '../store/scripts.ts'
+import { fencedItemsWithOutbox, type GuardedChange } from '../store/scripts.ts'
 import type { Command, Reply, Script, Store } from '../store/types.ts'
 import { splitMember } from './instance-member.ts'
 
@@ -106,41 +106,20 @@ return { #page / 2, out }`,
  * transition: heartbeat key, member, and the outbox fields kind, exchange, routingKey,
  * eventId, emittedAt, payload. Replies -1 when fenced out, else one 1/0 per transition.
  */
-export const recordTransitions: Script = {
+export const recordTransitions: Script = fencedItemsWithOutbox({
   name: 'record-transitions',
-  lua: `${fenceGuardLua(3)}
-local lost = ARGV[2] == 'lost'
-local out = {}
-for i = 4, #ARGV, 8 do
-  local ok
-  if lost then
+  head: 2,
+  stride: 8,
+  lua: `  if ARGV[2] == 'lost' then
     ok = redis.call('EXISTS', ARGV[i]) == 0 and redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[i + 1]) == 1
   else
     ok = redis.call('EXISTS', ARGV[i]) == 1 and redis.call('ZREM', KEYS[1], ARGV[i + 1]) == 1
-  end
-  if ok then
-    ${outboxXaddLua('KEYS[2]', 'i + 2')}
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
-  end
-end
-return out`,
-  local: (run, [lostSet, outbox, fenceKey], [fence, mode, score, ...a]) => {
-    if (fencedOutLocal(run, fenceKey, fence)) return -1
-    const out: number[] = []
-    for (let i = 0; i < a.length; i += 8) {
-      const [hb, member, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + 8) as string[]
-      const ok =
-        mode === 'lost'
-          ? run(['EXISTS', hb!]) === 0 && run(['ZADD', lostSet!, 'NX', score!, member!]) === 1
-          : run(['EXISTS', hb!]) === 1 && run(['ZREM', lostSet!, member!]) === 1
-      if (ok) run(['XADD', outbox!, '*', 'kind', kind!, 'exchange', exchange!, 'routingKey', routingKey!, 'eventId', eventId!, 'emittedAt', emittedAt!, 'payload', payload!])
-      out.push(ok ? 1 : 0)
-    }
-    return out
-  },
-}
+  end`,
+  local: (run, [lostSet], [mode, score], [hb, member]) =>
+    mode === 'lost'
+      ? run(['EXISTS', hb!]) === 0 && run(['ZADD', lostSet!, 'NX', score!, member!]) === 1
+      : run(['EXISTS', hb!]) === 1 && run(['ZREM', lostSet!, member!]) === 1,
+})
 
 interface Transition {
   member: string

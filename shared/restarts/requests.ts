@@ -4,7 +4,7 @@ import { outboxFields } from '../events/outbox.ts'
 import { stamp } from '../events/schemas.ts'
 import { asArray, asHash, asString, parseJson } from '../store/ops.ts'
 import { runFencedBatch, type Fence } from '../store/fenced.ts'
-import { fenceGuardLua, fencedOutLocal, outboxXaddLua } from '../store/scripts.ts'
+import { fencedItemsWithOutbox } from '../store/scripts.ts'
 import type { Reply, Script } from '../store/types.ts'
 
 /**
@@ -60,39 +60,25 @@ const RECORD_ARGS = 11
  * outbox fields kind, exchange, routingKey, eventId, emittedAt, payload.
  * Replies one 1/0 per decision (recorded or coalesced).
  */
-export const recordRestarts: Script = {
+export const recordRestarts: Script = fencedItemsWithOutbox({
   name: 'record-restarts',
-  lua: `${fenceGuardLua(3)}
-local out = {}
-for i = 4, #ARGV, ${RECORD_ARGS} do
-  local app, window, history, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
+  head: 2,
+  stride: RECORD_ARGS,
+  lua: `  local app, window, history, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
   if redis.call('HEXISTS', KEYS[1], app) == 0 and redis.call('EXISTS', window) == 0 then
     redis.call('HSET', KEYS[1], app, json)
     redis.call('SET', window, ARGV[i + 3], 'PX', ARGV[2])
     if redis.call('LPUSH', history, json) > tonumber(ARGV[3]) + 1 then redis.call('LTRIM', history, 0, ARGV[3]) end
-    ${outboxXaddLua('KEYS[2]', 'i + 5')}
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
-  end
-end
-return out`,
-  local: (run, [pending, outbox, fenceKey], [fence, windowMs, last, ...a]) => {
-    if (fencedOutLocal(run, fenceKey, fence)) return -1
-    const out: number[] = []
-    for (let i = 0; i < a.length; i += RECORD_ARGS) {
-      const [app, window, history, requestId, json, kind, exchange, routingKey, eventId, emittedAt, payload] = a.slice(i, i + RECORD_ARGS) as string[]
-      if (run(['HEXISTS', pending!, app!]) === 0 && run(['EXISTS', window!]) === 0) {
-        run(['HSET', pending!, app!, json!])
-        run(['SET', window!, requestId!, 'PX', windowMs!])
-        if (Number(run(['LPUSH', history!, json!])) > Number(last) + 1) run(['LTRIM', history!, 0, last!])
-        run(['XADD', outbox!, '*', 'kind', kind!, 'exchange', exchange!, 'routingKey', routingKey!, 'eventId', eventId!, 'emittedAt', emittedAt!, 'payload', payload!])
-        out.push(1)
-      } else out.push(0)
-    }
-    return out
+    ok = true
+  end`,
+  local: (run, [pending], [windowMs, last], [app, window, history, requestId, json]) => {
+    if (run(['HEXISTS', pending!, app!]) !== 0 || run(['EXISTS', window!]) !== 0) return false
+    run(['HSET', pending!, app!, json!])
+    run(['SET', window!, requestId!, 'PX', windowMs!])
+    if (Number(run(['LPUSH', history!, json!])) > Number(last) + 1) run(['LTRIM', history!, 0, last!])
+    return true
   },
-}
+})
 
 export const RestartRecord = v.object({
   requestId: v.string(),

@@ -52,6 +52,55 @@ export const fencedOutLocal = (run: (cmd: Command) => Reply, fenceKey: string | 
 export const outboxXaddLua = (streamKey: string, first: string) =>
   `redis.call('XADD', ${streamKey}, '*', 'kind', ARGV[${first}], 'exchange', ARGV[${first} + 1], 'routingKey', ARGV[${first} + 2], 'eventId', ARGV[${first} + 3], 'emittedAt', ARGV[${first} + 4], 'payload', ARGV[${first} + 5])`
 
+const OUTBOX_FIELDS = ['kind', 'exchange', 'routingKey', 'eventId', 'emittedAt', 'payload'] as const
+
+/**
+ * A fenced script that decides item by item and appends each accepted item's event to the
+ * outbox in the same atomic step. KEYS: [state key], outbox, [fence]; ARGV: fence, `head`
+ * more arguments, then per item `stride` arguments whose last six are the outbox fields.
+ * `lua` is the per-item body: it reads ARGV[i] onwards and sets `ok`; `local` is its JS twin
+ * for the memory store, given the item's arguments without the outbox fields.
+ * Replies -1 when fenced out, else one 1/0 per item.
+ */
+export function fencedItemsWithOutbox(spec: {
+  name: string
+  head: number
+  stride: number
+  lua: string
+  local: (run: (cmd: Command) => Reply, keys: string[], head: string[], item: string[]) => boolean
+}): Script {
+  const first = 2 + spec.head
+  return {
+    name: spec.name,
+    lua: `${fenceGuardLua(3)}
+local out = {}
+for i = ${first}, #ARGV, ${spec.stride} do
+  local ok = false
+${spec.lua}
+  if ok then
+    ${outboxXaddLua('KEYS[2]', `i + ${spec.stride - OUTBOX_FIELDS.length}`)}
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out`,
+    local: (run, keys, [fence, ...args]) => {
+      if (fencedOutLocal(run, keys[2], fence)) return -1
+      const head = args.slice(0, spec.head)
+      const out: number[] = []
+      for (let i = spec.head; i < args.length; i += spec.stride) {
+        const item = args.slice(i, i + spec.stride)
+        const fields = item.slice(spec.stride - OUTBOX_FIELDS.length)
+        const ok = spec.local(run, keys, head, item.slice(0, spec.stride - OUTBOX_FIELDS.length))
+        if (ok) run(['XADD', keys[1]!, '*', ...OUTBOX_FIELDS.flatMap((f, j) => [f, fields[j]!])])
+        out.push(ok ? 1 : 0)
+      }
+      return out
+    },
+  }
+}
+
 /**
  * Applies guarded changes atomically, refusing the whole batch when a fence is given and the
  * stored fence counter is higher (a newer leader exists: this caller is stale).
