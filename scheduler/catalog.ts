@@ -38,6 +38,11 @@ export const taskCatalog: readonly TaskInfo[] = [
     everySeconds: (ctx) => Math.min(ctx.config.healthCheckIntervalSeconds, 10),
   },
   {
+    name: 'routing-refresh',
+    description: 'Renews service:routing:{serviceName} (TTL 5 min) for every environment\'s current revision and re-creates keys that expired; a teardown or newer deploy in between wins',
+    everySeconds: () => 60,
+  },
+  {
     name: 'restart-due',
     description: 'Starts restart requests whose coalescing window has passed but whose accepting process did not run them (it died, or the environment was at its limit)',
     everySeconds: () => 5,

@@ -4,6 +4,7 @@ import heartbeatSweep from './heartbeat-sweep.ts'
 import { taskInfo } from './catalog.ts'
 import outboxRelay from './outbox-relay.ts'
 import restartDue from './restart-due.ts'
+import routingRefresh from './routing-refresh.ts'
 import secretSync from './secret-sync.ts'
 import { defineTask, type Task } from './task.ts'
 
@@ -18,4 +19,4 @@ const environmentWatch = defineTask({
   run: async () => ({ environments: [], skipped: 'no container backend on this runtime; the Node orchestrator watches environments' }),
 })
 
-export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, outboxRelay, secretSync, environmentWatch, restartDue]
+export const tasks: Task[] = [heartbeatIndex, heartbeatSweep, degradationCheck, outboxRelay, secretSync, environmentWatch, routingRefresh, restartDue]
