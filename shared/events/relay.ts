@@ -4,6 +4,7 @@ import { asArray } from '../store/ops.ts'
 import type { Broker } from './broker.ts'
 import { eventMetrics, observeLag, type EventMetrics } from './metrics.ts'
 import { onAppended } from './outbox.ts'
+import { pruneRelayConsumers } from './relay-consumers.ts'
 import { transportFor, type OutboxMessage, type PublishSession, type RelayTransport } from './relay-transport.ts'
 import type { Command, Reply, Store } from '../store/types.ts'
 import type { ExchangeNames } from './topology.ts'
@@ -32,6 +33,8 @@ export interface RelayOptions {
   /** Pending entries idle this long belong to a dead relay and are reclaimed. */
   claimIdleMs?: number
   claimEveryMs?: number
+  /** Consumers of relays gone this long (nothing pending) are removed from the group. Default 10 min. */
+  pruneIdleMs?: number
   confirmTimeoutMs?: number
   retryBaseMs?: number
   retryMaxMs?: number
@@ -95,6 +98,7 @@ function createRelayCore(deps: RelayDeps, opts: RelayOptions) {
   const maxInFlight = opts.maxInFlight ?? 4
   const claimIdleMs = opts.claimIdleMs ?? 30_000
   const claimEveryMs = opts.claimEveryMs ?? Math.min(5_000, claimIdleMs / 2)
+  const pruneIdleMs = Math.max(opts.pruneIdleMs ?? 600_000, claimIdleMs)
   const metrics = opts.metrics ?? eventMetrics
   const transport = opts.transport ?? transportFor(opts.broker ?? deps.broker, { exchanges: opts.exchanges, confirmTimeoutMs: opts.confirmTimeoutMs, log })
   if (!transport) throw new Error('no event transport: set ORCHESTRATOR_RABBITMQ_CONNECTION (or run embedded, without Redis)')
@@ -237,7 +241,12 @@ function createRelayCore(deps: RelayDeps, opts: RelayOptions) {
     }
     if (now - lastClaimAt >= claimEveryMs) {
       const claimed = await claim()
-      if (claimCursor === '0-0') lastClaimAt = now
+      if (claimCursor === '0-0') {
+        lastClaimAt = now
+        // A full pass reclaimed what dead relays held, so they may now have nothing pending.
+        const pruned = await guardGroup(() => pruneRelayConsumers(store, key, group, { self: consumer, idleMs: pruneIdleMs }))
+        if (pruned.length) log.info('removed consumers of relays that are gone from the outbox group', { count: pruned.length })
+      }
       if (claimed.length) {
         log.info('relay reclaimed outbox entries from a stalled relay', { count: claimed.length, consumer })
         await dispatch(claimed, true)

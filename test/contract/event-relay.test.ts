@@ -192,10 +192,13 @@ describe('outbox relay → RabbitMQ', () => {
     const pending = asArray(await ctx.store.call(['XPENDING', ctx.keys.outbox, RELAY_GROUP]))
     expect(Number(pending[0])).toBeGreaterThan(0) // the dead relay left a batch pending
 
-    const survivor = relayOn(ctx, exchanges, { broker, consumer: 'relay-survivor', claimIdleMs: 500, claimEveryMs: 100 })
+    const survivor = relayOn(ctx, exchanges, { broker, consumer: 'relay-survivor', claimIdleMs: 500, claimEveryMs: 100, pruneIdleMs: 500 })
     expect(await waitFor(async () => consumer.seen.size === total, 30_000, 50)).toBe(true)
     expect(await waitFor(async () => Number(await ctx.store.call(['XLEN', ctx.keys.outbox])) === 0, 10_000, 50)).toBe(true)
     expect(asArray(await ctx.store.call(['XPENDING', ctx.keys.outbox, RELAY_GROUP]))[0]).toBe(0)
     expect(survivor.stats().retried).toBeGreaterThanOrEqual(Number(pending[0]))
+    // With nothing left pending, the dead relay's consumer is removed from the group.
+    const consumers = async () => asArray(await ctx.store.call(['XINFO', 'CONSUMERS', ctx.keys.outbox, RELAY_GROUP])).map((c) => String(asArray(c)[1]))
+    expect(await waitFor(async () => JSON.stringify(await consumers()) === '["relay-survivor"]', 10_000, 50)).toBe(true)
   })
 })

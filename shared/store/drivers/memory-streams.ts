@@ -86,10 +86,11 @@ export function createStreamCommands(h: StreamHelpers): Record<string, Handler> 
     if (!s || !g) throw new Error(`NOGROUP No such key '${key}' or consumer group '${name}'${cmd ? ` in ${cmd} command` : ''}`)
     return { s, g }
   }
-  const touchConsumer = (g: Group, name: string) => {
+  /** Redis 7.0 refreshes a known consumer's idle time on every read or claim, but creates one only when it is given an entry. */
+  const touchConsumer = (g: Group, name: string, delivered: boolean) => {
     const c = g.consumers.get(name)
     if (c) c.seenAt = h.now()
-    else g.consumers.set(name, { seenAt: h.now() })
+    else if (delivered) g.consumers.set(name, { seenAt: h.now() })
   }
   const sortedPending = (g: Group) => [...g.pending.entries()].map(([k, p]) => ({ id: parseId(k), p })).sort((a, b) => cmp(a.id, b.id))
 
@@ -195,7 +196,6 @@ export function createStreamCommands(h: StreamHelpers): Record<string, Handler> 
       const [key, from, ...more] = rest.slice(i + 1)
       if (key === undefined || from === undefined || more.length) throw new Error('ERR the memory store supports XREADGROUP on exactly one stream')
       const { s, g } = group(key, groupName!, 'XREADGROUP')
-      touchConsumer(g, consumer!)
       if (from === '>') {
         const out: Reply[] = []
         for (let j = firstAtOrAfter(s, next(g.lastDelivered)); j < s.entries.length && out.length < count; j++) {
@@ -204,8 +204,10 @@ export function createStreamCommands(h: StreamHelpers): Record<string, Handler> 
           if (!noack) g.pending.set(e.key, { consumer: consumer!, deliveredAt: h.now(), deliveries: 1 })
           out.push(entryReply(e))
         }
+        touchConsumer(g, consumer!, out.length > 0)
         return out.length ? [[key, out]] : null
       }
+      touchConsumer(g, consumer!, false)
       // History: this consumer's pending entries after `from`; deleted ones come back as [id, nil].
       const after = parseId(from)
       const out: Reply[] = []
@@ -241,7 +243,6 @@ export function createStreamCommands(h: StreamHelpers): Record<string, Handler> 
         else throw new Error('ERR syntax error')
       }
       const { s, g } = group(key!, groupName!, 'XAUTOCLAIM')
-      touchConsumer(g, consumer!)
       const idle = h.int(minIdle)
       const from = rangeBound(start!, 'start')
       const candidates = sortedPending(g).filter((x) => cmp(x.id, from) >= 0)
@@ -267,6 +268,7 @@ export function createStreamCommands(h: StreamHelpers): Record<string, Handler> 
         claimed.push(justId ? text : entryReply(s.entries[at]!))
         count--
       }
+      touchConsumer(g, consumer!, claimed.length > 0)
       const cursor = j < candidates.length ? idText(candidates[j]!.id) : '0-0'
       return [cursor, claimed, deleted]
     },
