@@ -219,10 +219,3 @@ export function desiredState(input: DesiredInput): DesiredState {
   }
   return { environment, preset: preset.name, infrastructure: targets, units }
 }
-
-/** service -> app id that serves it (first node hosting it), for ServiceMappingEvents. */
-export function serviceMapping(preset: Pick<ResolvedPreset, 'nodes'>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const n of preset.nodes) for (const s of n.services) out[s] ??= n.daprAppId
-  return out
-}

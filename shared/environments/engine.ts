@@ -9,7 +9,8 @@ import { loadPresets } from '../presets/load.ts'
 import { waitForHealthyHeartbeat } from '../restarts/health-wait.ts'
 import { Preset, type ResolvedPreset } from '../presets/schema.ts'
 import type { Command } from '../store/types.ts'
-import { desiredState, serviceMapping, type DesiredState, type InfraTarget } from './desired.ts'
+import { desiredState, type DesiredState, type InfraTarget } from './desired.ts'
+import { serviceMapping } from './service-mapping.ts'
 import { diffPlan, isNoop, subPlan } from './plan.ts'
 import {
   acquireLease,

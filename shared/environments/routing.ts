@@ -2,7 +2,7 @@ import type { Context } from '../context.ts'
 import { ROUTING_TTL_SECONDS } from '../events/outbox.ts'
 import { applyGuarded } from '../store/fenced.ts'
 import type { GuardedChange } from '../store/scripts.ts'
-import { serviceMapping } from './desired.ts'
+import { serviceMapping } from './service-mapping.ts'
 import { listEnvironments, readEnvironment } from './records.ts'
 
 export interface RoutingRefresh {

@@ -3,7 +3,7 @@ import type { Context } from '../context.ts'
 import { conflict } from '../errors.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent, type OutboundEvent } from '../events/schemas.ts'
-import { serviceMapping } from './desired.ts'
+import { serviceMapping } from './service-mapping.ts'
 import { mappingEvents } from './engine.ts'
 import { acquireLease, readEnvironment, releaseLease } from './records.ts'
 

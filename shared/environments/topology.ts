@@ -3,7 +3,7 @@ import { badRequest, conflict, type FieldError } from '../errors.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent } from '../events/schemas.ts'
 import type { PresetNode, ResolvedPreset } from '../presets/schema.ts'
-import { serviceMapping } from './desired.ts'
+import { serviceMapping } from './service-mapping.ts'
 import { mappingEvents, startDeployment } from './engine.ts'
 import { readEnvironment, type DeploymentRecord } from './records.ts'
 
