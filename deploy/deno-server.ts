@@ -2,6 +2,7 @@ import { functions } from '../functions/index.ts'
 import { createScheduler, registerScheduler } from '../scheduler/runner.ts'
 import { ConfigError } from '../shared/config.ts'
 import { startupBanner } from './banner.ts'
+import { buildApp } from '../shared/http/app.ts'
 import { createFetchHandler } from './fetch-handler.ts'
 import { nodePlatform } from './platform-node.ts'
 
@@ -17,7 +18,7 @@ declare const Deno: {
 /** `deno run -A deploy/deno-server.ts`: the combined process on Deno; its Node compatibility runs ioredis/amqplib. */
 const env = Deno.env.toObject()
 try {
-  const handler = createFetchHandler(functions, env, { ...nodePlatform, name: 'deno' })
+  const handler = createFetchHandler(functions, env, { ...nodePlatform, name: 'deno' }, buildApp)
   const { config } = handler.ctx
   const hostname = env.ORCHESTRATOR_LISTEN_HOST ?? '0.0.0.0'
   const server = Deno.serve({ port: config.port, hostname, onListen: () => console.log(startupBanner(config, `http://127.0.0.1:${config.port}`)) }, handler.fetch)

@@ -1,7 +1,8 @@
 import type { AnyFunction } from '../shared/function.ts'
 import { ConfigError, loadConfig, type EnvRecord } from '../shared/config.ts'
 import { createContext, type Context, type ContextOverrides } from '../shared/context.ts'
-import { buildApp } from '../shared/http/app.ts'
+import type { HonoBase } from 'hono/hono-base'
+import type { Env } from '../shared/http/app.ts'
 import { problemType } from '../shared/http/problem.ts'
 import type { Platform } from '../shared/platform.ts'
 
@@ -20,10 +21,11 @@ export function createFetchHandler(
   functions: readonly AnyFunction[],
   env: EnvRecord,
   platform: Platform,
+  appFor: (functions: readonly AnyFunction[], ctx: Context) => HonoBase<Env>,
   overrides: ContextOverrides = {},
 ): FetchHandler {
   const ctx = createContext(loadConfig(env), platform, overrides)
-  const app = buildApp(functions, ctx)
+  const app = appFor(functions, ctx)
   return { ctx, fetch: async (request) => app.fetch(request) }
 }
 

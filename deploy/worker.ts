@@ -1,4 +1,6 @@
+import { Hono } from 'hono/tiny'
 import { ConfigError, type EnvRecord } from '../shared/config.ts'
+import { mountFunctions, type Env } from '../shared/http/app.ts'
 import type { AnyFunction } from '../shared/function.ts'
 import { edgePlatform, type Platform } from '../shared/platform.ts'
 import { configErrorResponse, createFetchHandler, envStrings, type FetchHandler } from './fetch-handler.ts'
@@ -26,7 +28,7 @@ export function createWorker(functions: readonly AnyFunction[], opts: WorkerOpti
       if (!handler) {
         const record = env === undefined && opts.defaultEnv ? opts.defaultEnv() : envStrings(env)
         try {
-          handler = createFetchHandler(functions, record, opts.platform ?? edgePlatform)
+          handler = createFetchHandler(functions, record, opts.platform ?? edgePlatform, (fns, ctx) => mountFunctions(new Hono<Env>(), fns, ctx))
         } catch (e) {
           if (e instanceof ConfigError) return configErrorResponse(e)
           throw e
