@@ -124,3 +124,21 @@ describe.each(Object.keys(stores))('store contract: %s', (driver) => {
     expect(store.state()).toBe('ready')
   })
 })
+
+describe('ioredis driver while connecting', () => {
+  it('commands issued before the connection is ready share one wait (no pile-up of ready listeners)', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => void warnings.push(w.name)
+    process.on('warning', onWarning)
+    const store = createIoredisStore(REDIS)
+    try {
+      const replies = await Promise.all(Array.from({ length: 30 }, () => store.call(['PING'])))
+      expect(replies.every((r) => r === 'PONG')).toBe(true)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings).not.toContain('MaxListenersExceededWarning')
+    } finally {
+      process.off('warning', onWarning)
+      await store.close()
+    }
+  })
+})

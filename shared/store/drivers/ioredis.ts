@@ -67,16 +67,19 @@ export function createIoredisStore(connection: string, opts: IoredisStoreOptions
   redis.on('reconnecting', () => setState(state === 'ready' ? 'connecting' : state))
 
   const connectWaitMs = opts.connectWaitMs ?? 1000
+  // One shared wait for every command arriving while (re)connecting: one 'ready' listener, not one each.
+  let waiting: Promise<void> | undefined
   const untilReady = () =>
-    new Promise<void>((resolve) => {
+    (waiting ??= new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer)
         redis.off('ready', done)
+        waiting = undefined
         resolve()
       }
       const timer = setTimeout(done, connectWaitMs)
       redis.once('ready', done)
-    })
+    }))
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       if (redis.status !== 'ready') await untilReady()
