@@ -1,6 +1,8 @@
 import * as v from 'valibot'
 import { EXCHANGES, ServiceMappingEvent } from '../events/schemas.ts'
 import type { Logger } from '../log.ts'
+import { asArray, asString, parseJson } from '../store/ops.ts'
+import type { Store } from '../store/types.ts'
 import type { EventSource } from './event-source.ts'
 
 /** The reference's omnipotent default: an unknown service is served by the "bannou" container. */
@@ -64,6 +66,44 @@ export interface MappingResolverOptions {
   defaultAppId?: string
   onChange?: (serviceName: string, appId: string, outcome: ApplyOutcome) => void
   log?: Logger
+  /**
+   * Catch up from the orchestrator's routing cache (`service:routing:*`, kept current by its
+   * routing-refresh task) once bound: events are not queued for a service that is not
+   * running, so without this one started after a deploy would route to the default app.
+   */
+  routingCache?: { store: Store; keyPrefix?: string; /** Tries before giving up on it (default 5, backing off from 200 ms). */ attempts?: number }
+}
+
+/**
+ * Applies every `service:routing:{serviceName}` entry as a register event stamped with the
+ * entry's own timestamp, so a mapping event newer than the cache still wins and an older one
+ * still loses. Returns how many mappings it applied.
+ */
+export async function seedFromRoutingCache(
+  table: ReturnType<typeof createMappingTable>,
+  store: Store,
+  keyPrefix = '',
+  onApplied?: (serviceName: string) => void,
+): Promise<number> {
+  let applied = 0
+  let cursor = '0'
+  do {
+    const [next, found] = asArray(await store.call(['SCAN', cursor, 'MATCH', `${keyPrefix}service:routing:*`, 'COUNT', 1000]))
+    cursor = String(next ?? '0')
+    const keys = asArray(found ?? null).map(String)
+    if (keys.length === 0) continue
+    const values = asArray(await store.call(['MGET', ...keys]))
+    for (const raw of values) {
+      const entry = parseJson(asString(raw))
+      if (!entry.ok || typeof entry.value !== 'object' || entry.value === null) continue
+      const { serviceName, appId, timestamp, region, priority } = entry.value as Record<string, unknown>
+      const event = { eventId: crypto.randomUUID(), action: 'register', serviceName, appId, timestamp, region, priority }
+      if (table.apply(event) !== 'applied') continue
+      applied++
+      onApplied?.(String(serviceName))
+    }
+  } while (cursor !== '0')
+  return applied
 }
 
 /**
@@ -85,7 +125,26 @@ export function startMappingResolver(opts: MappingResolverOptions) {
     const name = (body as { serviceName?: unknown }).serviceName
     if (outcome === 'applied' && typeof name === 'string') opts.onChange?.(name, table.getAppIdForService(name), outcome)
   })
-  return { ...table, ready: sub.ready, stop: () => sub.close() }
+  const cache = opts.routingCache
+  const ready = !cache
+    ? sub.ready
+    : sub.ready.then(async () => {
+        // A store still connecting at startup fails fast: a few tries, then events only.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const n = await seedFromRoutingCache(table, cache.store, cache.keyPrefix, (name) => opts.onChange?.(name, table.getAppIdForService(name), 'applied'))
+            if (n > 0) opts.log?.info('service mappings caught up from the routing cache', { mappings: n })
+            return
+          } catch (e) {
+            if (attempt >= (cache.attempts ?? 5)) {
+              opts.log?.warn('could not read the routing cache; following events only', { error: e instanceof Error ? e.message : String(e) })
+              return
+            }
+            await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)))
+          }
+        }
+      })
+  return { ...table, ready, stop: () => sub.close() }
 }
 
 export type MappingResolver = ReturnType<typeof startMappingResolver>

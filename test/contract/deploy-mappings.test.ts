@@ -55,5 +55,10 @@ describe('the sample service consumes service-mapping events', () => {
     expect(await waitFor(async () => (await mappingsAt(firstPort))?.bound === true, 15_000)).toBe(true)
     await drainOutbox(suite.h.ctx, { budgetMs: 10_000 })
     expect(await waitFor(async () => (await mappingsAt(firstPort))?.mappings[services[1]!] === `${appId}-b`, 10_000)).toBe(true)
+
+    // Restarted, it missed those events: it catches up from the routing cache once bound.
+    await docker.getContainer(first!.Id).restart({ t: 1 })
+    expect(await waitFor(async () => (await mappingsAt(firstPort))?.bound === true, 15_000)).toBe(true)
+    expect((await mappingsAt(firstPort))?.mappings).toEqual({ [services[0]!]: appId, [services[1]!]: `${appId}-b` })
   }, 120_000)
 })

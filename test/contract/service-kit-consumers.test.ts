@@ -1,10 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAmqpBroker } from '../../shared/events/amqp-broker.ts'
+import { createLocalBus } from '../../shared/events/local-bus.ts'
 import { createEventMetrics } from '../../shared/events/metrics.ts'
 import { emit } from '../../shared/events/outbox.ts'
 import { startRelay } from '../../shared/events/relay.ts'
 import { stamp, type ServiceMappingEvent } from '../../shared/events/schemas.ts'
 import { amqpEventSource } from '../../shared/service-kit/amqp-source.ts'
+import { localEventSource } from '../../shared/service-kit/event-source.ts'
+import { createUpstashStore } from '../../shared/store/drivers/upstash.ts'
 import { startConfigListener } from '../../shared/service-kit/config-listener.ts'
 import { startMappingResolver } from '../../shared/service-kit/mapping-resolver.ts'
 import { deleteExchanges, uniqueExchanges } from '../support/amqp.ts'
@@ -69,3 +72,45 @@ describe('service-kit consumers on RabbitMQ', () => {
     expect(await waitFor(async () => resolver.getAppIdForService('auth') === 'bannou', 10_000, 20)).toBe(true)
   })
 })
+
+describe('service-kit resolver catching up from the routing cache', () => {
+  it('a service started after the mapping events routes right at once; newer events still win, older ones lose', async () => {
+    const ctx = testContext()
+    cleanups.push(() => disposeContext(ctx))
+    await waitFor(async () => (await ctx.store.ping(), true), 10_000, 20)
+    const bus = createLocalBus()
+    const exchanges = uniqueExchanges('catchup')
+    const emitter = { store: ctx.store, keys: ctx.keys, exchanges, metrics: createEventMetrics() }
+    // Mapping events went out while the service was not running: only the routing cache remembers them.
+    const reg = at(stamp({ serviceName: 'auth', appId: 'bannou-auth', action: 'register' as const }), '2026-01-01T00:00:10.000Z')
+    await emit(emitter, [{ kind: 'service-mapping', event: reg }, { kind: 'service-mapping', event: stamp({ serviceName: 'npc', appId: 'bannou-npc', action: 'register' as const }) }])
+    await ctx.store.call(['SET', ctx.keys.routing('broken'), '{not json'])
+
+    const changes: string[] = []
+    const resolver = startMappingResolver({
+      source: localEventSource(bus),
+      exchange: exchanges.serviceMappings,
+      routingCache: { store: ctx.store, keyPrefix: ctx.config.keyPrefix },
+      onChange: (s, a) => void changes.push(`${s}=${a}`),
+    })
+    await resolver.ready
+    expect(resolver.all()).toEqual({ auth: 'bannou-auth', npc: 'bannou-npc' })
+    expect(changes.sort()).toEqual(['auth=bannou-auth', 'npc=bannou-npc'])
+
+    const publish = (e: ServiceMappingEvent) => bus.publish({ exchange: exchanges.serviceMappings, routingKey: e.serviceName, body: JSON.stringify(e), messageId: e.eventId, timestamp: Date.now() })
+    publish(at(stamp({ serviceName: 'auth', appId: 'stale-app', action: 'update' as const }), '2026-01-01T00:00:05.000Z'))
+    publish(stamp({ serviceName: 'auth', appId: 'npc-omega', action: 'update' as const }))
+    await new Promise((r) => setTimeout(r, 0)) // the bus delivers on a later tick, in order
+    expect(changes.filter((c) => c.startsWith('auth='))).toEqual(['auth=bannou-auth', 'auth=npc-omega'])
+    expect(resolver.getAppIdForService('auth')).toBe('npc-omega')
+    await resolver.stop()
+  })
+
+  it('an unreadable cache leaves the resolver following events', async () => {
+    const dead = createUpstashStore({ url: 'http://127.0.0.1:1', token: 't', timeoutMs: 200 })
+    const resolver = startMappingResolver({ source: localEventSource(createLocalBus()), routingCache: { store: dead, attempts: 2 } })
+    await resolver.ready
+    expect(resolver.all()).toEqual({})
+  })
+})
+
