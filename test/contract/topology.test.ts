@@ -109,4 +109,19 @@ describe('POST /orchestrator/topology', () => {
     const again = await h.call('POST', '/orchestrator/topology', { environment: env, dryRun: true, changes: [{ action: 'update-env', nodeName: 'pair', environment: { FEATURE_X: 'on' } }] })
     expect(again.body.changes).toEqual([])
   }, 120_000)
+
+  it.each(['immediate', 'force'] as const)('%s update-env replaces every replica under its name with the new env', async (mode) => {
+    const pair = async () => (await labelled(docker, env)).filter((c) => c.Labels['bannou.app'] === 'pair')
+    const before = (await pair()).map((c) => c.Id)
+    expect(before).toHaveLength(2)
+    const r = await h.call('POST', '/orchestrator/topology', { environment: env, mode, changes: [{ action: 'update-env', nodeName: 'pair', environment: { FEATURE_X: mode } }] })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body).toMatchObject({ ok: true, mode })
+    const after = await pair()
+    expect(after.map((c) => c.Names[0]).sort()).toEqual([`/bannou-${env}-pair-1`, `/bannou-${env}-pair-2`])
+    expect(after.filter((c) => before.includes(c.Id))).toEqual([])
+    for (const c of after) expect((await docker.getContainer(c.Id).inspect()).Config.Env).toContain(`FEATURE_X=${mode}`)
+    // Both replicas answer again afterwards, whatever gap the mode allowed in between.
+    expect(await allAnswer(() => containerPorts(docker, env, 'pair'))).toBe(true)
+  }, 120_000)
 })
