@@ -4,7 +4,7 @@ import { conflict } from '../errors.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent, type OutboundEvent } from '../events/schemas.ts'
 import { serviceMapping } from './service-mapping.ts'
-import { mappingEvents } from './engine.ts'
+import { mappingEvents } from './events.ts'
 import { acquireLease, readEnvironment, releaseLease } from './records.ts'
 
 export interface TeardownResult {

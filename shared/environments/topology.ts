@@ -4,7 +4,8 @@ import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent } from '../events/schemas.ts'
 import type { PresetNode, ResolvedPreset } from '../presets/schema.ts'
 import { serviceMapping } from './service-mapping.ts'
-import { mappingEvents, startDeployment } from './engine.ts'
+import { startDeployment } from './engine.ts'
+import { mappingEvents } from './events.ts'
 import { readEnvironment, type DeploymentRecord } from './records.ts'
 
 /**

@@ -1,6 +1,6 @@
 import { selectBackend } from '../backends/registry.ts'
 import type { Context } from '../context.ts'
-import { recoverInterrupted } from './engine.ts'
+import { recoverInterrupted } from './rollback.ts'
 import { acquireLease, listEnvironments, readEnvironment, releaseLease } from './records.ts'
 
 export interface WatchOutcome {

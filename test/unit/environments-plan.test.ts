@@ -3,7 +3,7 @@ import type { Unit } from '../../shared/backends/types.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { desiredState } from '../../shared/environments/desired.ts'
 import { serviceMapping } from '../../shared/environments/service-mapping.ts'
-import { mappingEvents } from '../../shared/environments/engine.ts'
+import { mappingEvents } from '../../shared/environments/events.ts'
 import { diffPlan } from '../../shared/environments/plan.ts'
 import type { ResolvedPreset } from '../../shared/presets/schema.ts'
 

@@ -3,7 +3,7 @@ import { errorMessage as message } from '../../errors.ts'
 import { createServer } from 'node:net'
 import type { Config } from '../../config.ts'
 import { containerOptions } from './container-options.ts'
-import { LABELS, type NewInstance, type RestartAppOptions, type RestartAppResult, type Unit, type UnitSpec } from '../types.ts'
+import { type NewInstance, type RestartAppOptions, type RestartAppResult, type Unit, type UnitSpec } from '../types.ts'
 
 /**
  * Rolling restarts on plain Docker, which has none (the reference's compose column): for each
