@@ -4,6 +4,7 @@ import * as v from 'valibot'
 import type { Context } from '../context.ts'
 import { badRequest } from '../errors.ts'
 import { Respond, SerializedJson, type AnyFunction } from '../function.ts'
+import { OPENAPI_PATH, openApiDocument } from './openapi.ts'
 import { requestIdFor } from './request-id.ts'
 import { fieldErrors, problemType, toProblem, type Problem } from './problem.ts'
 
@@ -57,13 +58,18 @@ const readInput = (c: HonoContext<Env>) =>
  * params+query+body, and a single place that renders errors as problem+json.
  */
 export function buildApp(functions: readonly AnyFunction[], ctx: Context): Hono<Env> {
-  return mountFunctions(new Hono<Env>(), functions, ctx)
+  const app = new Hono<Env>()
+  // Built on first request: the schema conversion is not worth paying at start.
+  let document: string | undefined
+  app.get(OPENAPI_PATH, (c) => c.body((document ??= JSON.stringify(openApiDocument(functions, ctx.version))), 200, { 'content-type': 'application/json' }))
+  return mountFunctions(app, functions, ctx)
 }
 
 /**
  * The routes, the 404 and the error handler of `functions` on `app`. buildApp uses Hono's
- * default router (fastest across the many routes of the combined server); a one-function
- * edge bundle brings the smallest one instead (its size is start time in workerd).
+ * default router (fastest across the many routes of the combined server) and serves the
+ * OpenAPI document; a one-function edge bundle brings the smallest router and no document
+ * (its size is start time in workerd).
  */
 export function mountFunctions<A extends HonoBase<Env>>(app: A, functions: readonly AnyFunction[], ctx: Context): A {
   for (const fn of functions) {
