@@ -91,8 +91,34 @@ const edgeOptions = (bundle: string): BuildOptions => ({
   plugins: [edgeSubstitutes, edgeGuard(bundle)],
 })
 
+/**
+ * dockerode modules for features the orchestrator never uses, replaced in Node bundles by a
+ * stub that says so: BuildKit sessions (gRPC + protobuf) and ssh:// engines (ssh2, which
+ * ORCHESTRATOR_DOCKER_HOST does not accept). About 700 KB, 45% of the server bundle.
+ */
+const UNUSED_DOCKER_MODULES: { dir: string; file: string; feature: string }[] = [
+  { dir: 'dockerode/lib', file: './session', feature: 'BuildKit build sessions' },
+  { dir: 'dockerode/lib', file: './buildkit', feature: 'BuildKit build sessions' },
+  { dir: 'docker-modem/lib', file: './ssh', feature: 'ssh:// Docker hosts' },
+]
+
+const withoutUnusedDockerFeatures: Plugin = {
+  name: 'without-unused-docker-features',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(session|buildkit|ssh)$/ }, (args) => {
+      const hit = UNUSED_DOCKER_MODULES.find((m) => m.file === args.path && args.importer.replaceAll('\\', '/').includes(`node_modules/${m.dir}/`))
+      return hit ? { path: hit.feature, namespace: 'unused-docker-feature' } : undefined
+    })
+    b.onLoad({ filter: /.*/, namespace: 'unused-docker-feature' }, (args) => ({
+      contents: `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} are not part of the orchestrator build`)}) }`,
+      loader: 'js',
+    }))
+  },
+}
+
 const nodeOptions: BuildOptions = {
   platform: 'node',
+  plugins: [withoutUnusedDockerFeatures],
   target: 'node20',
   // CommonJS dependencies (ioredis, amqplib, dockerode) call require() and read __dirname; give the ESM bundle real ones.
   banner: {
@@ -105,7 +131,7 @@ const nodeOptions: BuildOptions = {
       'const __dirname = __bannouDir(__filename)',
     ].join(';'),
   },
-  // Optional native add-ons of ssh2 (under dockerode) are loaded in try/catch; leave them out.
+  // Native add-ons are loaded in try/catch by their packages; leave them out.
   external: ['cpu-features', '*.node'],
 }
 

@@ -57,6 +57,23 @@ describe('npm run build', () => {
   })
 })
 
+describe('Node bundles', () => {
+  it('leave out dockerode features the orchestrator never uses, and say so if one is reached', async () => {
+    const server = await readFile(join(outDir, 'server.mjs'), 'utf8')
+    expect(server).not.toContain('@grpc/grpc-js')
+    expect(server).not.toContain('ssh2')
+    expect(server).toContain('ssh:// Docker hosts are not part of the orchestrator build')
+    // A node-runtime function still reaches the engine API (here: no engine, a 503 naming it).
+    const backends = (await import(join(outDir, 'functions/backends.mjs'))) as { default: { fetch(r: Request, env: unknown): Promise<Response> } }
+    const res = await backends.default.fetch(new Request('http://x/orchestrator/backends'), {
+      ORCHESTRATOR_LOG_LEVEL: 'silent',
+      ORCHESTRATOR_DOCKER_HOST: 'unix:///tmp/bannou-no-engine.sock',
+    })
+    const body = (await res.json()) as { backends: { name: string; available: boolean; reason: string }[] }
+    expect(body.backends.find((b) => b.name === 'compose'), JSON.stringify(body)).toMatchObject({ available: false, reason: expect.stringContaining('unreachable') })
+  })
+})
+
 describe('the edge guard', () => {
   const out = () => join(outDir, 'guard.mjs')
 
