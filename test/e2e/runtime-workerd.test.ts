@@ -146,7 +146,7 @@ describe('the scheduler bundle in workerd', () => {
     expect(((await unknown.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe('task')
   })
 
-  it('tasks that drive containers say the Node orchestrator runs them, and carry no deploy engine', async () => {
+  it('tasks that drive containers or need AMQP say the Node orchestrator runs them, and carry no deploy engine', async () => {
     const res = await workerFetch('scheduler', '/orchestrator/scheduler/run?task=environment-watch', { method: 'POST' })
     expect(res.status).toBe(200)
     const body = (await res.json()) as { ran: { task: string; ok: boolean; outcome: { skipped: string } }[] }
@@ -155,5 +155,7 @@ describe('the scheduler bundle in workerd', () => {
     const code = await readFile(join(outDir, manifest.scheduler.file), 'utf8')
     expect(code).not.toContain('the orchestrator stopped during this deployment')
     expect(code).toContain('the Node orchestrator watches environments')
+    const relay = (await (await workerFetch('scheduler', '/orchestrator/scheduler/run?task=outbox-relay', { method: 'POST' })).json()) as typeof body
+    expect(relay.ran[0]).toMatchObject({ task: 'outbox-relay', ok: true, outcome: { skipped: expect.stringMatching(/Node orchestrator relays them/) } })
   })
 })
