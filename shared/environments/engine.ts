@@ -1,7 +1,7 @@
 import type { Backend, Plan, RestartStrategy } from '../backends/types.ts'
 import { selectBackend } from '../backends/registry.ts'
 import type { Context } from '../context.ts'
-import { conflict } from '../errors.ts'
+import { conflict, errorMessage } from '../errors.ts'
 import { emit } from '../events/outbox.ts'
 import type { OutboundEvent } from '../events/schemas.ts'
 import type { ResolvedPreset } from '../presets/schema.ts'
@@ -113,7 +113,16 @@ export async function startDeployment(ctx: Context, req: DeployRequest): Promise
       ...state0,
       ['HSET', ctx.keys.deployment(env), 'inProgress', JSON.stringify(inProgress)],
     ])
-    const done = runDeployment(ctx, backend, record, preset, desired, state, req, interrupted?.deploymentId).finally(() => running.delete(id))
+    const done = runDeployment(ctx, backend, record, preset, desired, state, req, interrupted?.deploymentId)
+      .catch((e: unknown): DeploymentRecord => {
+        // Redis went away before the outcome could be written. Nobody may be waiting on this
+        // promise (202), so it must not reject; the inProgress marker stays behind, and crash
+        // recovery (environment-watch) rolls the environment back once Redis is reachable.
+        const error = `could not record the outcome (${errorMessage(e)}); crash recovery will finish this deployment`
+        ctx.log.error('deployment could not record its outcome', { deploymentId: id, environment: env, error })
+        return { ...record, status: 'interrupted', stage: 'done', finishedAt: new Date().toISOString(), result: { ok: false, error } }
+      })
+      .finally(() => running.delete(id))
     running.set(id, done)
     return { dryRun: false, record, done }
   } catch (e) {
