@@ -97,6 +97,13 @@ const EnvSchema = v.object({
   ORCHESTRATOR_EXTERNAL_RABBITMQ: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'))),
   ORCHESTRATOR_EXTERNAL_MYSQL: v.optional(v.pipe(v.string(), v.regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'))),
   ORCHESTRATOR_DOCKER_NETWORK: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a Docker network name or host')), 'bannou'),
+  ORCHESTRATOR_DOCKER_SUBNET: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 CIDR such as 10.42.0.0/24'),
+      v.check((s) => s.split(/[./]/).slice(0, 4).every((o) => Number(o) <= 255) && Number(s.split('/')[1]) <= 30, 'must be an IPv4 CIDR with octets ≤ 255 and a prefix ≤ /30'),
+    ),
+  ),
   ORCHESTRATOR_HOST_PORT_RANGE: v.optional(v.pipe(v.string(), v.regex(/^\d{4,5}-\d{4,5}$/, 'must be FROM-TO, e.g. 20000-29999')), '20000-29999'),
   ORCHESTRATOR_DEPLOY_VERIFY_TIMEOUT: intFrom('seconds', 1, 3600, 120),
   ORCHESTRATOR_INFRA_WAIT_TIMEOUT: intFrom('seconds', 1, 3600, 120),
@@ -169,6 +176,8 @@ export interface DeployConfig {
   external: Partial<Record<'redis' | 'rabbitmq' | 'mysql', string>>
   /** 'host' shares the host's network (ports are allocated per container); anything else is a bridge network we create. */
   network: string
+  /** Subnet of the network when the orchestrator creates it (e.g. to stay clear of a VPN's 172.x); an existing network is used as is. */
+  subnet?: string
   hostPortRange: [number, number]
   verifyTimeoutSeconds: number
   infrastructureWaitSeconds: number
@@ -274,6 +283,7 @@ export function loadConfig(env: EnvRecord): Config {
         ...(e.ORCHESTRATOR_EXTERNAL_MYSQL ? { mysql: e.ORCHESTRATOR_EXTERNAL_MYSQL } : {}),
       },
       network: e.ORCHESTRATOR_DOCKER_NETWORK,
+      ...(e.ORCHESTRATOR_DOCKER_SUBNET ? { subnet: e.ORCHESTRATOR_DOCKER_SUBNET } : {}),
       hostPortRange: e.ORCHESTRATOR_HOST_PORT_RANGE.split('-').map(Number) as [number, number],
       verifyTimeoutSeconds: e.ORCHESTRATOR_DEPLOY_VERIFY_TIMEOUT,
       infrastructureWaitSeconds: e.ORCHESTRATOR_INFRA_WAIT_TIMEOUT,

@@ -55,4 +55,12 @@ describe('config', () => {
   it('accepts fractional degradation thresholds (minutes)', () => {
     expect(loadConfig({ ORCHESTRATOR_DEGRADATION_THRESHOLD: '0.5' }).degradationThresholdMinutes).toBe(0.5)
   })
+
+  it('ORCHESTRATOR_DOCKER_SUBNET: an IPv4 CIDR for the network the orchestrator creates', () => {
+    expect(loadConfig({ ORCHESTRATOR_DOCKER_SUBNET: '10.42.0.0/24' }).deploy.subnet).toBe('10.42.0.0/24')
+    expect(loadConfig({}).deploy.subnet).toBeUndefined()
+    for (const bad of ['10.42.0.0', '10.300.0.0/24', '10.42.0.0/31', 'fd00::/64']) {
+      expect(() => loadConfig({ ORCHESTRATOR_DOCKER_SUBNET: bad }), bad).toThrow(/ORCHESTRATOR_DOCKER_SUBNET/)
+    }
+  })
 })

@@ -22,6 +22,15 @@ describe('managedNetwork', () => {
     expect(existing.calls).toEqual(['list'])
   })
 
+  it('creates the network on the configured subnet', async () => {
+    const e = fakeEngine([], async (opts) => {
+      expect(opts).toMatchObject({ Name: 'bannou', Driver: 'bridge', IPAM: { Config: [{ Subnet: '10.42.0.0/24' }] } })
+      return {}
+    })
+    await managedNetwork(e.docker, 'bannou', 'bridge', '10.42.0.0/24').ensure()
+    expect(e.calls).toEqual(['list', 'create bridge'])
+  })
+
   it('a swarm needs an overlay: a local network of the same name does not count', async () => {
     const e = fakeEngine([{ Name: 'bannou', Scope: 'local' }], async (opts) => {
       expect(opts).toMatchObject({ Name: 'bannou', Attachable: true, Labels: { 'bannou.managed': 'true' } })

@@ -39,17 +39,24 @@ export function createDemuxer(onFrame: (stream: 'stdout' | 'stderr', text: strin
 
 /**
  * The labelled network units attach to, created on first use unless it exists (a bridge for
- * a single engine, an attachable overlay for a swarm). Nothing to do with host networking.
+ * a single engine, an attachable overlay for a swarm; on `subnet` when given). Nothing to do
+ * with host networking. An existing network is used as it is.
  * One attempt at a time; a failed attempt is tried again on the next ensure().
  */
-export function managedNetwork(docker: Docker, name: string, driver: 'bridge' | 'overlay') {
+export function managedNetwork(docker: Docker, name: string, driver: 'bridge' | 'overlay', subnet?: string) {
   let ready: Promise<void> | undefined
   const ensure = async () => {
     if (name === 'host') return
     const existing = await docker.listNetworks({ filters: { name: [name] } })
     if (existing.some((n) => n.Name === name && (driver === 'bridge' || n.Scope === 'swarm'))) return
     await docker
-      .createNetwork({ Name: name, Driver: driver, ...(driver === 'overlay' ? { Attachable: true } : {}), Labels: { [LABELS.managed]: 'true' } })
+      .createNetwork({
+        Name: name,
+        Driver: driver,
+        ...(driver === 'overlay' ? { Attachable: true } : {}),
+        ...(subnet ? { IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] } } : {}),
+        Labels: { [LABELS.managed]: 'true' },
+      })
       .catch((e: { statusCode?: number }) => {
         // Created meanwhile by another orchestrator process.
         if (e.statusCode !== 409) throw e

@@ -74,7 +74,7 @@ export function createComposeBackend(config: Config, docker: Docker = dockerClie
     await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())))
   }
 
-  const managed = managedNetwork(docker, network, 'bridge')
+  const managed = managedNetwork(docker, network, 'bridge', config.deploy.subnet)
   const ensureNetwork = managed.ensure
 
   const removeContainer = async (name: string, graceSeconds: number, removeVolumes = false) => {

@@ -84,7 +84,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
       .inspect()
       .catch((e) => (code(e) === 404 ? null : Promise.reject(e)))) as SwarmService | null
 
-  const managed = managedNetwork(docker, config.deploy.network, 'overlay')
+  const managed = managedNetwork(docker, config.deploy.network, 'overlay', config.deploy.subnet)
   const ensureNetwork = managed.ensure
 
   /**
