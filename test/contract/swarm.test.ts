@@ -22,7 +22,7 @@ let turnedOn = false
 const env = uniqueEnv('s')
 
 const swarmState = async () => ((await docker.info()) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState
-const services = async () => (await docker.listServices({ filters: { label: [`bannou.environment=${env}`] } })) as unknown as { ID: string; Spec: { Mode: { Replicated: { Replicas: number } } } }[]
+const services = async () => (await docker.listServices({ filters: { label: [`bannou.environment=${env}`] } })) as unknown as { ID: string; Spec: { Mode: { Replicated: { Replicas: number } }; TaskTemplate: { ContainerSpec: { Env?: string[] } } } }[]
 const runningTasks = async () => ((await docker.listTasks({ filters: { label: [`bannou.environment=${env}`], 'desired-state': ['running'] } })) as { ID: string; Status: { State: string } }[]).filter((t) => t.Status.State === 'running')
 
 const topology = (replicas: number) => ({
@@ -128,10 +128,23 @@ describe('swarm backend on a real single-node swarm', () => {
     expect(stats.maxUnavailable).toBe(0)
     for (const p of await activeServicePorts(docker, env, 'web')) expect((await fetch(`http://127.0.0.1:${p}/health`)).status).toBe(200)
 
+    // A live topology change on Swarm: update-env rolls the service to the new environment.
+    const topo = await swarm.call('POST', '/orchestrator/topology', { environment: env, mode: 'graceful', changes: [{ action: 'update-env', nodeName: 'web', environment: { FEATURE_X: 'swarm' } }] })
+    expect(topo.status, JSON.stringify(topo.body)).toBe(200)
+    expect(topo.body, JSON.stringify(topo.body).slice(0, 3000)).toMatchObject({ ok: true, mode: 'graceful' })
+    expect((await services())[0]!.Spec.TaskTemplate.ContainerSpec.Env).toContain('FEATURE_X=swarm')
+    const envOf = async (id: string) => (await docker.getTask(id).inspect()).Spec.ContainerSpec.Env as string[]
+    expect(
+      await waitFor(async () => {
+        const tasks = await runningTasks()
+        return tasks.length >= 2 && (await Promise.all(tasks.map((t) => envOf(t.ID)))).every((e) => e.includes('FEATURE_X=swarm'))
+      }, 60_000, 300),
+    ).toBe(true)
+
     const down = await swarm.call('POST', '/orchestrator/teardown', { environment: env })
     expect(down.status, JSON.stringify(down.body)).toBe(200)
     expect(await services()).toEqual([])
-  }, 240_000)
+  }, 300_000)
 
   it('secret values become labelled Swarm secrets, versioned by content, removed with the service', async () => {
     expect(swarm, 'runs after the deploy test (swarm mode on)').toBeDefined()

@@ -148,7 +148,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
 
   /** Creates or updates a service so that it runs exactly `specs` (removes it when empty). */
   async function converge(name: string, specs: UnitSpec[], opts: { revision: number; deploymentId: string; strategy?: RestartStrategy }) {
-    const current = await inspect(name)
+    const current = await settled(name)
     if (specs.length === 0) {
       if (current) await docker.getService(current.ID).remove()
       await pruneSecrets(name)
@@ -203,6 +203,23 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
 
   const tasksOf = async (serviceId: string) => (await docker.listTasks({ filters: { service: [serviceId] } })) as SwarmTask[]
   const runningTasks = async (serviceId: string) => (await tasksOf(serviceId)).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running')
+
+  /**
+   * The service once its last update has settled: not rolling any more, and no task it
+   * replaced still running. On the host network a new update switches back to the port set
+   * those old tasks may still hold during their shutdown grace; starting it earlier made its
+   * tasks fail to bind and Swarm roll the update back.
+   */
+  async function settled(name: string): Promise<SwarmService | null> {
+    const until = Date.now() + START_TIMEOUT_MS
+    for (let s = await inspect(name); ; s = await inspect(name)) {
+      if (!s) return null
+      const rolling = ['updating', 'rollback_started'].includes(s.UpdateStatus?.State ?? '')
+      const leaving = (await tasksOf(s.ID)).some((t) => t.DesiredState !== 'running' && ['running', 'starting'].includes(t.Status.State))
+      if ((!rolling && !leaving) || Date.now() > until) return s
+      await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
+    }
+  }
 
   async function units(env?: string): Promise<Unit[]> {
     const out: Unit[] = []
@@ -302,7 +319,7 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
 
     /** `app` is the service name (`bannou-{env}-{node}`); new replicas get fresh host ports. */
     async scale(app, replicas) {
-      const s = await inspect(app)
+      const s = await settled(app)
       if (!s) throw new Error(`no swarm service ${app}`)
       const specs = specsOf(s)
       if (specs.length === 0) throw new Error(`service ${app} carries no unit specs`)
@@ -360,9 +377,8 @@ export function createSwarmBackend(config: Config, docker: Docker = dockerClient
 
     async restartApp(environment: string, app: string, opts: RestartAppOptions): Promise<RestartAppResult> {
       const name = `bannou-${environment}-${app}`
-      let s = await inspect(name)
       // An update still rolling (a deploy's, a scale's) finishes first: a second one would cut it short.
-      for (const until = Date.now() + START_TIMEOUT_MS; s?.UpdateStatus?.State === 'updating' && Date.now() < until; s = await inspect(name)) await new Promise((r) => setTimeout(r, UPDATE_POLL_MS))
+      const s = await settled(name)
       if (!s) return { ok: false, replaced: [], kept: [], error: `no swarm service ${name}` }
       const before = await runningTasks(s.ID)
       const specs = specsOf(s).map((x) => ({ ...x, env: { ...x.env, ...(opts.env ?? {}) } }))
