@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib'
 import { functions } from '../functions/index.ts'
 import type { AnyFunction } from '../shared/function.ts'
 import { generatedFile, renderBuiltinPresets } from './gen-presets.ts'
+import { errorMessage } from '../shared/errors.ts'
 
 /**
  * `npm run build`: one ESM bundle per function (dist/functions/<name>.mjs), the scheduler
@@ -230,7 +231,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     console.log(`node  ${m.server.file.padEnd(40)} ${kb(m.server.bytes).padStart(10)} ${kb(m.server.gzipBytes).padStart(10)} gzip  combined server`)
     console.log(`manifest: ${join(outDir, 'functions', 'manifest.json')} (${(await stat(join(outDir, 'functions', 'manifest.json'))).size} bytes)`)
   } catch (e) {
-    console.error(`build failed:\n${e instanceof Error ? e.message : String(e)}`)
+    console.error(`build failed:\n${errorMessage(e)}`)
     process.exit(1)
   }
 }

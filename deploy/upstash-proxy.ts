@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { parseRedisConnection } from '../shared/store/drivers/ioredis.ts'
+import { errorMessage } from '../shared/errors.ts'
 
 /**
  * A small server speaking the Upstash Redis REST protocol in front of a real Redis, so the
@@ -86,11 +87,11 @@ export async function startUpstashProxy(opts: { redis: string; token: string; po
       try {
         return send(res, 200, { result: encodeReply(await run(cmd), base64) })
       } catch (e) {
-        const message = e instanceof Error ? e.message : String(e)
+        const message = errorMessage(e)
         return send(res, e instanceof Error && e.name === 'ReplyError' ? 400 : 500, { error: message })
       }
     } catch (e) {
-      send(res, 500, { error: e instanceof Error ? e.message : String(e) })
+      send(res, 500, { error: errorMessage(e) })
     }
   })
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve))

@@ -3,6 +3,7 @@ import { selectBackend } from '../shared/backends/registry.ts'
 import type { Backend, Unit } from '../shared/backends/types.ts'
 import { defineFunction } from '../shared/function.ts'
 import { listEnvironments, readEnvironment } from '../shared/environments/records.ts'
+import { errorMessage } from '../shared/errors.ts'
 
 export default defineFunction({
   name: 'status',
@@ -22,7 +23,7 @@ export default defineFunction({
         const p = await backend.probe()
         backendInfo = { selected: backend.name, version: p.version, detail: p.detail, capabilities: backend.capabilities }
       } catch (e) {
-        backendInfo = { selected: null, detail: e instanceof Error ? e.message : String(e) }
+        backendInfo = { selected: null, detail: errorMessage(e) }
       }
     }
     const units: Unit[] = backend ? await backend.status().catch(() => []) : []

@@ -4,6 +4,7 @@ import { FencedOutError, fencedWrite } from '../shared/store/fenced.ts'
 import { asString } from '../shared/store/ops.ts'
 import { taskLeaseName, type Task, type TaskRunContext } from './task.ts'
 import { tasks as registry } from './tasks.ts'
+import { errorMessage } from '../shared/errors.ts'
 
 export type Trigger = 'interval' | 'http' | 'cron' | 'manual'
 
@@ -98,7 +99,7 @@ export function createScheduler(ctx: Context, opts: SchedulerOptions = {}): Sche
       report.ok = true
     } catch (e) {
       report.ok = false
-      report.error = controller.signal.aborted ? `aborted: ${String((controller.signal.reason as Error)?.message ?? controller.signal.reason)}` : e instanceof Error ? e.message : String(e)
+      report.error = controller.signal.aborted ? `aborted: ${String((controller.signal.reason as Error)?.message ?? controller.signal.reason)}` : errorMessage(e)
       ctx.log.warn('scheduled task failed', { task: task.name, error: report.error })
     } finally {
       controllers.delete(task.name)
@@ -110,7 +111,7 @@ export function createScheduler(ctx: Context, opts: SchedulerOptions = {}): Sche
         ['HSET', record, 'finishedAt', Date.now(), 'durationMs', report.durationMs, 'ok', report.ok ? 1 : 0, 'outcome', JSON.stringify(report.outcome ?? null), 'error', report.error ?? '', 'running', 0],
       ])
     } catch (e) {
-      ctx.log.warn('could not record the task run', { task: task.name, error: e instanceof Error ? e.message : String(e) })
+      ctx.log.warn('could not record the task run', { task: task.name, error: errorMessage(e) })
     }
     return report
   }
@@ -173,7 +174,7 @@ export function createScheduler(ctx: Context, opts: SchedulerOptions = {}): Sche
         delay = Math.max(10, Math.min(next - Date.now(), task.everySeconds(ctx) * 1000))
       }
     } catch (e) {
-      ctx.log.warn('scheduler tick failed; retrying', { task: task.name, error: e instanceof Error ? e.message : String(e) })
+      ctx.log.warn('scheduler tick failed; retrying', { task: task.name, error: errorMessage(e) })
     }
     if (stopped) return
     const timer = setTimeout(() => void tick(task), delay)

@@ -2,6 +2,7 @@ import type { Keys } from './store/keys.ts'
 import { asNumber, asString } from './store/ops.ts'
 import { acquireLease, compareAndDelete, compareAndExpire } from './store/scripts.ts'
 import type { Store } from './store/types.ts'
+import { errorMessage } from './errors.ts'
 
 /**
  * A Redis lease: `SET NX PX` with a random token, renewed at a third of its TTL by
@@ -58,7 +59,7 @@ export function createLease(r: { store: Store; keys: Keys }, name: string, opts:
       else drop('lease taken over or expired')
     } catch (e) {
       // Redis unreachable: we may still hold it; once the TTL has passed we certainly do not.
-      if (token === mine && Date.now() - lastRenewed >= opts.ttlMs) drop(`could not renew within the TTL: ${e instanceof Error ? e.message : String(e)}`)
+      if (token === mine && Date.now() - lastRenewed >= opts.ttlMs) drop(`could not renew within the TTL: ${errorMessage(e)}`)
     }
   }
 

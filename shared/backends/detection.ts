@@ -2,6 +2,7 @@ import type { BackendName } from '../config.ts'
 import type { Context } from '../context.ts'
 import { BACKEND_PRIORITY, backendInstance } from './registry.ts'
 import type { Capabilities } from './types.ts'
+import { errorMessage } from '../errors.ts'
 
 /**
  * The reference's capability matrix ("Backend Capabilities Matrix"), used for backends whose
@@ -60,7 +61,7 @@ export async function detect(ctx: Context, opts: { refresh?: boolean } = {}): Pr
       const b = backendInstance(ctx, name)
       const strategies = b ? (['graceful', 'immediate', 'force'] as const).filter(() => typeof b.restartApp === 'function') : []
       if (!b) return { name, priority: i + 1, available: false, reason: notConfigured(ctx, name), version: null, capabilities: REFERENCE_CAPABILITIES[name], restartStrategies: [] }
-      const p = await b.probe().catch((e: unknown) => ({ available: false, detail: e instanceof Error ? e.message : String(e), version: undefined }))
+      const p = await b.probe().catch((e: unknown) => ({ available: false, detail: errorMessage(e), version: undefined }))
       return { name, priority: i + 1, available: p.available, reason: p.detail, version: p.version ?? null, capabilities: b.capabilities, restartStrategies: [...strategies] }
     }),
   )

@@ -198,7 +198,7 @@ async function runDeployment(
     }
     return await fail(ctx, backend, record, before, error, save, req.mode)
   } catch (e) {
-    return await fail(ctx, backend, record, before, e instanceof Error ? e.message : String(e), save, req.mode)
+    return await fail(ctx, backend, record, before, errorMessage(e), save, req.mode)
   } finally {
     clearInterval(renew)
     await releaseLease(ctx, env, record.id).catch(() => undefined)
@@ -219,7 +219,7 @@ async function fail(ctx: Context, backend: Backend, record: DeploymentRecord, be
       rollbackError = await rollbackTo(ctx, backend, record, before.current, mode)
       rolledBackTo = before.current?.number ?? null
     } catch (e) {
-      rollbackError = e instanceof Error ? e.message : String(e)
+      rollbackError = errorMessage(e)
     }
     if (!rollbackError) events.push(lifecycle('deployment.rolled-back', env, { deploymentId: record.id, failedRevision: record.revision, rolledBackTo }))
   }

@@ -18,12 +18,10 @@ export async function rollbackTo(ctx: Context, backend: Backend, record: Deploym
   // Exactly the recorded desired state (images, ports, env), not the preset re-resolved under
   // today's settings: a failure caused by a changed setting (e.g. a new sidecar image) must not come back.
   // Revisions keep only hashes of secret values, so a revision with secrets is re-resolved instead.
-  if (target.desired.units.some((u) => u.secrets && Object.keys(u.secrets).length > 0)) {
-    const { desired, plan } = await computePlan(ctx, backend, env, target.preset, target.number)
-    return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, desired, plan, async () => {}, new Map(), mode)
-  }
-  const plan = diffPlan(env, target.number, target.desired.units, await backend.status(env))
-  return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, target.desired, plan, async () => {}, new Map(), mode)
+  const { desired, plan } = target.desired.units.some((u) => u.secrets && Object.keys(u.secrets).length > 0)
+    ? await computePlan(ctx, backend, env, target.preset, target.number)
+    : { desired: target.desired, plan: diffPlan(env, target.number, target.desired.units, await backend.status(env)) }
+  return applyInOrder(ctx, backend, { ...record, revision: target.number, progress: {} }, desired, plan, async () => {}, new Map(), mode)
 }
 
 /**
@@ -40,7 +38,7 @@ export async function recoverInterrupted(ctx: Context, env: string): Promise<str
     const again = await readEnvironment(ctx, env)
     if (!again.inProgress) return null
     const backend = await selectBackend(ctx)
-      const old = await readRun(ctx, again.inProgress.deploymentId)
+    const old = await readRun(ctx, again.inProgress.deploymentId)
     const stub = old ?? ({ id: again.inProgress.deploymentId, environment: env, revision: again.inProgress.revision, progress: {} } as unknown as DeploymentRecord)
     const err = await rollbackTo(ctx, backend, stub, again.current)
     if (old) Object.assign(old, { status: err ? 'failed' : 'rolled-back', stage: 'done', finishedAt: new Date().toISOString(), result: { ok: false, error: 'the orchestrator stopped during this deployment', rolledBackTo: again.current?.number ?? null, ...(err ? { detail: err } : {}) } })

@@ -4,6 +4,7 @@ import type { Context } from '../context.ts'
 import { ServiceHeartbeatEvent } from '../heartbeats/schema.ts'
 import type { ResolvedPreset } from '../presets/schema.ts'
 import { asArray, asString, parseJson } from '../store/ops.ts'
+import { errorMessage } from '../errors.ts'
 
 export interface VerifyEntry {
   appId: string
@@ -53,7 +54,7 @@ async function sidecarReady(s: SidecarCheck, unit: Unit | undefined, hostNetwork
     await r.arrayBuffer().catch(() => undefined)
     return r.ok ? { healthy: true, status: `healthz ${r.status}` } : { healthy: false, status: `healthz answered ${r.status}` }
   } catch (e) {
-    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e)
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : errorMessage(e)
     return { healthy: false, status: `not listening on 127.0.0.1:${s.httpPort} (${cause})` }
   }
 }

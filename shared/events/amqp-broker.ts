@@ -2,6 +2,7 @@ import amqp, { type ChannelModel, type Channel } from 'amqplib'
 import type { Logger } from '../log.ts'
 import { withTimeout } from '../timeout.ts'
 import type { Broker, BrokerState } from './broker.ts'
+import { errorMessage } from '../errors.ts'
 
 export interface AmqpBrokerOptions {
   retryBaseMs?: number
@@ -80,7 +81,7 @@ export function createAmqpBroker(url: string, opts: AmqpBrokerOptions = {}): Amq
       for (const w of waiters) w(c)
       waiters.clear()
     } catch (e) {
-      lastError = e instanceof Error ? e.message : String(e)
+      lastError = errorMessage(e)
       state = 'down'
       opts.log?.debug('amqp connect failed', { error: lastError })
       if (attempt === 0) opts.log?.warn('RabbitMQ not reachable yet; retrying with backoff', { error: lastError })
@@ -116,7 +117,7 @@ export function createAmqpBroker(url: string, opts: AmqpBrokerOptions = {}): Amq
         return { ok: true, state: 'ready', message: 'connection and channel open', latencyMs: performance.now() - start }
       } catch (e) {
         probe = undefined
-        return { ok: false, state, message: e instanceof Error ? e.message : String(e) }
+        return { ok: false, state, message: errorMessage(e) }
       }
     },
     close: async () => {

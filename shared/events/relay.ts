@@ -8,6 +8,7 @@ import { pruneRelayConsumers } from './relay-consumers.ts'
 import { transportFor, type OutboxMessage, type PublishSession, type RelayTransport } from './relay-transport.ts'
 import type { Command, Reply, Store } from '../store/types.ts'
 import type { ExchangeNames } from './topology.ts'
+import { errorMessage } from '../errors.ts'
 
 /**
  * The outbox relay: reads `orchestrator:outbox` through a consumer group, publishes on a
@@ -73,8 +74,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true })
   })
 
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
 type Parsed = { id: string; message: OutboxMessage } | { id: string; message: null; malformed: boolean }
 
 /** [id, [field, value, ...]] → message; message null for an entry deleted under us or not written by emit(). */
@@ -123,7 +122,7 @@ function createRelayCore(deps: RelayDeps, opts: RelayOptions) {
       // From id 0: entries emitted before any relay ever ran are delivered too.
       await store.call(['XGROUP', 'CREATE', key, group, '0', 'MKSTREAM'])
     } catch (e) {
-      if (!errorText(e).startsWith('BUSYGROUP')) throw e
+      if (!errorMessage(e).startsWith('BUSYGROUP')) throw e
     }
     groupReady = true
   }
@@ -132,7 +131,7 @@ function createRelayCore(deps: RelayDeps, opts: RelayOptions) {
       return await work()
     } catch (e) {
       // The stream key was deleted (and its group with it): recreate on the next step.
-      if (errorText(e).startsWith('NOGROUP')) groupReady = false
+      if (errorMessage(e).startsWith('NOGROUP')) groupReady = false
       throw e
     }
   }
@@ -195,7 +194,7 @@ function createRelayCore(deps: RelayDeps, opts: RelayOptions) {
         const at = Date.now()
         await ackAndDelete(batch.map((m) => m.id)).catch((e) =>
           // Confirmed but still pending: republished later (a duplicate, never a loss).
-          log.warn('relay could not ack confirmed outbox entries; they will be republished', { error: errorText(e) }),
+          log.warn('relay could not ack confirmed outbox entries; they will be republished', { error: errorMessage(e) }),
         )
         count('confirmed', batch.length)
         for (const m of batch) observeLag(metrics, at - m.emittedAt)
@@ -313,7 +312,7 @@ export function startRelay(deps: RelayDeps, opts: RelayOptions = {}): Relay {
           wake = undefined
         }
       } catch (e) {
-        if (!failing) deps.log.warn('outbox relay interrupted; retrying with backoff', { error: errorText(e), consumer: core.consumer })
+        if (!failing) deps.log.warn('outbox relay interrupted; retrying with backoff', { error: errorMessage(e), consumer: core.consumer })
         failing = true
         await sleep(Math.min(base * 2 ** attempt++, max), controller.signal)
       }
@@ -357,7 +356,7 @@ export async function drainOutbox(deps: RelayDeps, opts: RelayOptions & { signal
       }
     }
   } catch (e) {
-    error = errorText(e)
+    error = errorMessage(e)
   } finally {
     await core.close()
   }

@@ -1,5 +1,6 @@
 import type { Context } from '../context.ts'
 import { withTimeout } from '../timeout.ts'
+import { errorMessage } from '../errors.ts'
 
 export type ComponentStatus = 'healthy' | 'unhealthy' | 'not-configured' | 'embedded'
 export type OverallStatus = 'healthy' | 'degraded' | 'unhealthy'
@@ -31,7 +32,7 @@ async function checkRedis(ctx: Context): Promise<ComponentHealth> {
     }
     return { ...base, status: 'healthy', message: `PING ok (${ctx.store.driver} driver)`, latencyMs: round(latency) }
   } catch (e) {
-    return { ...base, status: 'unhealthy', message: e instanceof Error ? e.message : String(e), latencyMs: null }
+    return { ...base, status: 'unhealthy', message: errorMessage(e), latencyMs: null }
   }
 }
 
@@ -42,7 +43,7 @@ async function checkRabbit(ctx: Context): Promise<ComponentHealth> {
     const status: ComponentStatus = r.ok ? (r.state === 'embedded' ? 'embedded' : 'healthy') : r.state === 'not-configured' ? 'not-configured' : 'unhealthy'
     return { ...base, status, message: r.message, latencyMs: r.latencyMs === undefined ? null : round(r.latencyMs) }
   } catch (e) {
-    return { ...base, status: 'unhealthy', message: e instanceof Error ? e.message : String(e), latencyMs: null }
+    return { ...base, status: 'unhealthy', message: errorMessage(e), latencyMs: null }
   }
 }
 
@@ -59,7 +60,7 @@ async function checkPlacement(ctx: Context): Promise<ComponentHealth> {
       ? { ...base, status: 'healthy', message: `HTTP ${res.status}`, latencyMs }
       : { ...base, status: 'unhealthy', message: `HTTP ${res.status} from ${url}`, latencyMs }
   } catch (e) {
-    return { ...base, status: 'unhealthy', message: `${url}: ${e instanceof Error ? e.message : String(e)}`, latencyMs: null }
+    return { ...base, status: 'unhealthy', message: `${url}: ${errorMessage(e)}`, latencyMs: null }
   }
 }
 

@@ -1,5 +1,6 @@
 import amqp from 'amqplib'
 import { connect } from 'node:net'
+import { errorMessage } from '../errors.ts'
 
 /**
  * Protocol-level checks of infrastructure servers (Node-only; injected through the platform).
@@ -64,7 +65,7 @@ export async function checkAmqpOpen(address: string, timeoutMs: number): Promise
     await conn.close()
     return { ok: true, detail: `AMQP connection opened to ${address}` }
   } catch (e) {
-    return { ok: false, detail: `${address}: ${e instanceof Error ? e.message : String(e)}` }
+    return { ok: false, detail: `${address}: ${errorMessage(e)}` }
   }
 }
 

@@ -2,7 +2,7 @@ import { Hono, type Context as HonoContext } from 'hono'
 import type { HonoBase } from 'hono/hono-base'
 import * as v from 'valibot'
 import type { Context } from '../context.ts'
-import { badRequest } from '../errors.ts'
+import { badRequest, errorMessage } from '../errors.ts'
 import { Respond, SerializedJson, type AnyFunction } from '../function.ts'
 import { OPENAPI_PATH, openApiDocument } from './openapi.ts'
 import { requestIdFor } from './request-id.ts'
@@ -37,7 +37,7 @@ async function readBody(c: HonoContext<Env>): Promise<Record<string, unknown>> {
     try {
       parsed = JSON.parse(text)
     } catch (e) {
-      throw badRequest(`The request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, [
+      throw badRequest(`The request body is not valid JSON: ${errorMessage(e)}`, [
         { field: '(body)', message: 'must be a JSON object' },
       ])
     }
@@ -111,7 +111,7 @@ export function mountFunctions<A extends HonoBase<Env>>(app: A, functions: reado
         requestId: requestIdFor(c),
         method: c.req.method,
         path: c.req.path,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
         stack: err instanceof Error ? err.stack : undefined,
       })
     }

@@ -11,7 +11,9 @@ const jsonSchemaOf = (schema: AnyFunction['input'], typeMode: 'input' | 'output'
   return rest
 }
 
-const pathParams = (path: string) => [...path.matchAll(/:([A-Za-z][A-Za-z0-9_]*)/g)].map((m) => m[1]!)
+/** `:name` segments of a route path. */
+const PATH_PARAM = /:([A-Za-z][A-Za-z0-9_]*)/g
+const pathParams = (path: string) => [...path.matchAll(PATH_PARAM)].map((m) => m[1]!)
 
 const PROBLEM: JsonSchema = {
   type: 'object',
@@ -57,7 +59,7 @@ function operation(fn: AnyFunction, method: string, path: string, operationId: s
 export function openApiDocument(functions: readonly AnyFunction[], version: string) {
   const paths: Record<string, Record<string, unknown>> = {}
   const add = (fn: AnyFunction, method: string, path: string, operationId: string) => {
-    const key = path.replace(/:([A-Za-z][A-Za-z0-9_]*)/g, '{$1}')
+    const key = path.replace(PATH_PARAM, '{$1}')
     const m = method.toLowerCase()
     ;(paths[key] ??= {})[m] = operation(fn, m, path, operationId)
   }

@@ -2,6 +2,7 @@ import * as v from 'valibot'
 import type { Context } from '../context.ts'
 import { BUILTIN_PRESETS } from '../../presets/builtin.generated.ts'
 import { Preset, type ResolvedPreset } from './schema.ts'
+import { errorMessage } from '../errors.ts'
 
 export interface PresetProblem {
   file: string
@@ -62,7 +63,7 @@ export async function loadPresets(ctx: Pick<Context, 'config' | 'platform'>): Pr
           else add(f.file, f.document, 'user')
         }
       } catch (e) {
-        problems.push({ file: dir, field: '(directory)', message: e instanceof Error ? e.message : String(e) })
+        problems.push({ file: dir, field: '(directory)', message: errorMessage(e) })
       }
     }
   }

@@ -3,7 +3,7 @@ import type { Context } from '../context.ts'
 import { emit } from '../events/outbox.ts'
 import { stamp, type LifecycleEvent, type OutboundEvent } from '../events/schemas.ts'
 import { acquireLease, releaseLease, renewLease } from '../environments/records.ts'
-import { OrchestratorError } from '../errors.ts'
+import { OrchestratorError, errorMessage } from '../errors.ts'
 import { compareAndDelete } from '../store/scripts.ts'
 import { asArray, asString } from '../store/ops.ts'
 import { waitForHealthyHeartbeat } from './health-wait.ts'
@@ -165,7 +165,7 @@ async function execute(ctx: Context, p: PendingRestart, runningJson: string): Pr
       })
     }
   } catch (e) {
-    result = { ok: false, replaced: [], kept: [], error: e instanceof Error ? e.message : String(e) }
+    result = { ok: false, replaced: [], kept: [], error: errorMessage(e) }
   } finally {
     clearInterval(renew)
     clearInterval(renewLeaseTimer)

@@ -2,6 +2,7 @@ import type { Channel, ChannelModel } from 'amqplib'
 import { createAmqpBroker, type AmqpBroker } from '../events/amqp-broker.ts'
 import type { Logger } from '../log.ts'
 import type { Binding, EventSource, IncomingEvent, Subscription } from './event-source.ts'
+import { errorMessage } from '../errors.ts'
 
 export interface AmqpEventSourceOptions {
   log?: Logger
@@ -52,7 +53,7 @@ export function amqpEventSource(url: string, opts: AmqpEventSourceOptions = {}):
           try {
             sub.handler({ exchange: m.fields.exchange, routingKey: m.fields.routingKey, body: m.content.toString('utf8'), messageId })
           } catch (e) {
-            opts.log?.warn('event handler failed', { exchange, error: e instanceof Error ? e.message : String(e) })
+            opts.log?.warn('event handler failed', { exchange, error: errorMessage(e) })
           }
         },
         { noAck: true },
@@ -62,7 +63,7 @@ export function amqpEventSource(url: string, opts: AmqpEventSourceOptions = {}):
       sub.markReady()
     } catch (e) {
       if (sub.boundTo === conn) sub.boundTo = undefined
-      opts.log?.warn('could not bind event consumer; retrying after reconnect', { exchange: sub.binding.exchange, error: e instanceof Error ? e.message : String(e) })
+      opts.log?.warn('could not bind event consumer; retrying after reconnect', { exchange: sub.binding.exchange, error: errorMessage(e) })
     }
   }
 

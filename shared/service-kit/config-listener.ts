@@ -2,6 +2,7 @@ import * as v from 'valibot'
 import { ConfigurationChangedEvent, EXCHANGES } from '../events/schemas.ts'
 import type { Logger } from '../log.ts'
 import type { EventSource } from './event-source.ts'
+import { errorMessage } from '../errors.ts'
 
 const REMEMBERED_IDS = 10_000
 
@@ -38,7 +39,7 @@ export function startConfigListener(opts: ConfigListenerOptions) {
     lastVersion = Math.max(lastVersion, e.configVersion)
     void Promise.resolve()
       .then(() => opts.onChange(e.changedKeys, e))
-      .catch((err: unknown) => opts.log?.warn('configuration change handler failed', { error: err instanceof Error ? err.message : String(err) }))
+      .catch((err: unknown) => opts.log?.warn('configuration change handler failed', { error: errorMessage(err) }))
   })
   return {
     ready: sub.ready,

@@ -1,9 +1,11 @@
 import * as v from 'valibot'
 import { EXCHANGES, ServiceMappingEvent } from '../events/schemas.ts'
 import type { Logger } from '../log.ts'
+import { createKeys } from '../store/keys.ts'
 import { asArray, asString, parseJson } from '../store/ops.ts'
 import type { Store } from '../store/types.ts'
 import type { EventSource } from './event-source.ts'
+import { errorMessage } from '../errors.ts'
 
 /** The reference's omnipotent default: an unknown service is served by the "bannou" container. */
 export const DEFAULT_APP_ID = 'bannou'
@@ -88,7 +90,7 @@ export async function seedFromRoutingCache(
   let applied = 0
   let cursor = '0'
   do {
-    const [next, found] = asArray(await store.call(['SCAN', cursor, 'MATCH', `${keyPrefix}service:routing:*`, 'COUNT', 1000]))
+    const [next, found] = asArray(await store.call(['SCAN', cursor, 'MATCH', createKeys(keyPrefix).routingScanPattern, 'COUNT', 1000]))
     cursor = String(next ?? '0')
     const keys = asArray(found ?? null).map(String)
     if (keys.length === 0) continue
@@ -137,7 +139,7 @@ export function startMappingResolver(opts: MappingResolverOptions) {
             return
           } catch (e) {
             if (attempt >= (cache.attempts ?? 5)) {
-              opts.log?.warn('could not read the routing cache; following events only', { error: e instanceof Error ? e.message : String(e) })
+              opts.log?.warn('could not read the routing cache; following events only', { error: errorMessage(e) })
               return
             }
             await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)))

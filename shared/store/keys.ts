@@ -36,6 +36,7 @@ export function createKeys(prefix = '') {
     /** Cursor of the incremental SCAN that indexes heartbeats written by other clients. */
     reconcileCursor: `${p}orchestrator:heartbeats:reconcile-cursor`,
     routing: (serviceName: string) => `${p}service:routing:${serviceName}`,
+    routingScanPattern: `${p}service:routing:*`,
     configCurrent: `${p}orchestrator:config:current`,
     configPrevious: `${p}orchestrator:config:previous`,
     configVersion: `${p}orchestrator:config:version`,

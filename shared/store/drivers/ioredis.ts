@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Command, RedisArg, Reply, Script, Store, StoreState } from '../types.ts'
 import { StoreUnavailableError } from '../types.ts'
+import { errorMessage } from '../../errors.ts'
 
 export interface IoredisStoreOptions {
   /** Backoff for reconnects; the reference uses 1 s → 30 s. */
@@ -35,7 +36,7 @@ const isReplyError = (e: unknown) => e instanceof Error && e.name === 'ReplyErro
 
 function toStoreError(e: unknown): Error {
   if (isReplyError(e)) return e as Error
-  const message = e instanceof Error ? e.message : String(e)
+  const message = errorMessage(e)
   return new StoreUnavailableError(`Redis is unavailable: ${message}`, { cause: e })
 }
 

@@ -1,5 +1,6 @@
 import type { Command, RedisArg, Reply, Script, Store, StoreState } from '../types.ts'
 import { StoreUnavailableError } from '../types.ts'
+import { errorMessage } from '../../errors.ts'
 
 export interface UpstashStoreOptions {
   url: string
@@ -34,7 +35,7 @@ export function createUpstashStore(opts: UpstashStoreOptions): Store {
       state = 'ready'
       return result
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e)
+      const message = errorMessage(e)
       if (e instanceof UpstashReplyError) {
         state = 'ready'
         throw new UpstashReplyError(message)
